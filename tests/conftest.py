@@ -1,0 +1,35 @@
+"""Shared fixtures: every backend-aware test runs once per backend.
+
+A backend that cannot run here (no numba, no CUDA device) is reported as skipped
+with the reason, never silently passed.
+"""
+import numpy as np
+import pytest
+
+import tinyres as tr
+from tinyres.backend import BACKEND_NAMES, _why_unavailable
+
+# Tolerances, named once per dtype (see DESIGN.md).
+RTOL = {np.float64: 1e-10, np.float32: 1e-4}
+ATOL = {np.float64: 1e-12, np.float32: 1e-5}
+
+
+def tolerance(dtype):
+    """(rtol, atol) for comparing results computed in ``dtype``."""
+    dtype = np.dtype(dtype).type
+    return RTOL[dtype], ATOL[dtype]
+
+
+@pytest.fixture(params=BACKEND_NAMES)
+def backend(request):
+    """Select each backend in turn for the test; skip the ones this machine cannot run."""
+    reason = _why_unavailable(request.param)
+    if reason is not None:
+        pytest.skip(f"backend {request.param!r} unavailable: {reason}")
+    with tr.use_backend(request.param):
+        yield request.param
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

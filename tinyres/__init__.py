@@ -1,0 +1,16 @@
+"""tinyres: a from-scratch deep-learning engine for learning how a ResNet really runs.
+
+    import tinyres as tr
+    import tinyres.functional as F
+"""
+from . import functional
+from .autograd import Function, is_grad_enabled, no_grad
+from .backend import available_backends, get_backend, set_backend, use_backend
+from .gradcheck import GradcheckError, GradcheckReport, gradcheck, rel_error
+from .tensor import Tensor, ones, tensor, zeros
+
+__version__ = "0.1.0"
+
+__all__ = ["Function", "GradcheckError", "GradcheckReport", "Tensor", "available_backends",
+           "functional", "get_backend", "gradcheck", "is_grad_enabled", "no_grad", "ones",
+           "rel_error", "set_backend", "tensor", "use_backend", "zeros"]

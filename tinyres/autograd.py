@@ -1,0 +1,166 @@
+"""Reverse-mode automatic differentiation: ``Function``, the graph walk, ``no_grad``.
+
+Every differentiable op is a :class:`Function` subclass with two static methods that
+sit side by side:
+
+* ``forward(ctx, *inputs)`` computes the output array from input arrays and stores on
+  ``ctx`` whatever the backward pass will need;
+* ``backward(ctx, grad_output)`` receives dL/d(output) and returns dL/d(input) for each
+  positional input (``None`` for inputs that take no gradient).
+
+``Function.apply`` does the bookkeeping once for all ops: unwrap tensors to arrays,
+run ``forward``, and -- when a gradient is wanted -- remember the inputs so that
+:func:`backward` can walk the graph from the loss back to the leaves.
+"""
+import contextlib
+
+_grad_enabled = True
+
+
+def is_grad_enabled():
+    """True unless inside :func:`no_grad`."""
+    return _grad_enabled
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Run a block without recording the graph (evaluation, optimizer updates)."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+class Context:
+    """What one op's forward leaves for its backward.
+
+    ``save_for_backward(*arrays)`` keeps arrays in ``saved``; any other value can be
+    set as an attribute.  ``needs_input_grad[i]`` says whether input ``i`` wants a
+    gradient, so backward can skip work nobody needs.
+    """
+
+    def __init__(self, function, inputs):
+        self.function = function
+        self.inputs = inputs
+        self.needs_input_grad = tuple(getattr(a, "requires_grad", False) for a in inputs)
+        self.saved = ()
+        self.released = False
+
+    def save_for_backward(self, *arrays):
+        self.saved = arrays
+
+    def release(self):
+        """Drop the saved arrays and the references to the inputs, freeing their memory."""
+        function = self.function
+        self.__dict__.clear()
+        self.function, self.inputs, self.needs_input_grad = function, (), ()
+        self.saved, self.released = (), True
+
+
+class Function:
+    """Base class of differentiable ops; see the module docstring."""
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        """Run the op on tensors and record it in the graph when a gradient is wanted.
+
+        Positional arguments may be Tensors or plain values; keyword arguments are
+        plain values (stride, padding, ...).  Returns a Tensor.
+        """
+        from .tensor import Tensor  # tensor.py imports this module, so import late
+
+        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        ctx = Context(cls, args)
+        output = Tensor(cls.forward(ctx, *arrays, **kwargs))
+        if _grad_enabled and any(ctx.needs_input_grad):
+            output.requires_grad = True
+            output._ctx = ctx
+        return output
+
+
+def topological_order(root):
+    """Every tensor ``root`` depends on, each listed after all of its inputs (root last).
+
+    An iterative depth-first search, so a 1000-layer network does not hit Python's
+    recursion limit.
+    """
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        tensor, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(tensor)
+            continue
+        if id(tensor) in visited:
+            continue
+        visited.add(id(tensor))
+        stack.append((tensor, True))
+        if tensor._ctx is not None:
+            for parent in tensor._ctx.inputs:
+                if getattr(parent, "requires_grad", False) and id(parent) not in visited:
+                    stack.append((parent, False))
+    return order
+
+
+def sum_to_shape(grad, shape):
+    """Undo broadcasting: sum ``grad`` over the axes that broadcasting created or stretched.
+
+    If ``a`` of ``shape`` was broadcast to ``grad.shape`` in the forward pass, each of
+    its elements was used several times, so its gradient is the sum of those uses.
+    """
+    if grad.shape == tuple(shape):
+        return grad
+    extra = grad.ndim - len(shape)
+    grad = grad.sum(axis=tuple(range(extra))) if extra > 0 else grad
+    stretched = tuple(i for i, size in enumerate(shape) if size == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    return grad.reshape(shape)
+
+
+def backward(root, grad_output, retain_graph=False):
+    """Back-propagate ``grad_output`` (dL/d root, an array) to every leaf that requires grad.
+
+    The chain rule in reverse topological order: each op receives dL/d(its output),
+    summed over all its uses, before it sends gradients further back.  Leaves
+    accumulate into ``.grad``; the graph is released unless ``retain_graph``.
+    """
+    from .tensor import Tensor
+
+    grads = {id(root): grad_output}
+    for tensor in reversed(topological_order(root)):
+        grad = grads.pop(id(tensor), None)
+        if grad is None:
+            continue
+        if tensor._ctx is None or tensor._retains_grad:
+            tensor._accumulate_grad(grad)
+        ctx = tensor._ctx
+        if ctx is None:
+            continue
+        if ctx.released:
+            raise RuntimeError(
+                "backward: this graph was already released by an earlier backward(); "
+                "call backward(retain_graph=True) the first time to go through it twice")
+        input_grads = ctx.function.backward(ctx, grad)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        for parent, parent_grad in zip(ctx.inputs, input_grads):
+            if parent_grad is None or not isinstance(parent, Tensor) or not parent.requires_grad:
+                continue
+            parent_grad = sum_to_shape(parent_grad, parent.shape)
+            if id(parent) in grads:
+                grads[id(parent)] = grads[id(parent)] + parent_grad
+            else:
+                grads[id(parent)] = parent_grad
+        if not retain_graph:
+            ctx.release()

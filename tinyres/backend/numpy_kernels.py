@@ -1,0 +1,203 @@
+"""Reference kernels in vectorized NumPy: the readable definition of every algorithm.
+
+Every backend module (``numba_kernels``, ``cupy_kernels``) has these same functions
+with the same signatures and results; the tests hold them to it.  Letters:
+
+    N batch, C input channels, H x W input size, R x S kernel size,
+    Ho x Wo output size, sh/sw strides, ph/pw paddings, dh/dw dilations.
+
+The loops here run over the R*S kernel offsets only -- never over N, H or W.  Each
+offset ``(r, s)`` reads one strided slice of the padded input: every output pixel's
+tap ``(r, s)`` sits at ``(r*dh + ho*sh, s*dw + wo*sw)``.
+"""
+import numpy as np
+
+from .shapes import conv_output_size
+
+xp = np
+name = "numpy"
+
+
+def _output_hw(height, width, kernel_size, stride, padding, dilation=(1, 1)):
+    return (conv_output_size(height, kernel_size[0], stride[0], padding[0], dilation[0]),
+            conv_output_size(width, kernel_size[1], stride[1], padding[1], dilation[1]))
+
+
+def _tap(padded, r, s, out_hw, stride, dilation):
+    """The strided view of ``padded`` (N, C, Hp, Wp) that kernel tap (r, s) reads: (N, C, Ho, Wo)."""
+    (out_h, out_w), (sh, sw), (dh, dw) = out_hw, stride, dilation
+    top, left = r * dh, s * dw
+    return padded[:, :, top:top + sh * (out_h - 1) + 1:sh, left:left + sw * (out_w - 1) + 1:sw]
+
+
+def _pad(x, padding, value=0):
+    ph, pw = padding
+    if ph == 0 and pw == 0:
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
+
+
+# --------------------------------------------------------------------------- im2col
+def im2col(x, kernel_size, stride, padding, dilation):
+    """Unfold every receptive field of ``x`` into a column, so a convolution becomes one GEMM.
+
+    cols[(c, r, s), (n, ho, wo)] = x_padded[n, c, r*dh + ho*sh, s*dw + wo*sw]
+
+    x: (N, C, H, W) -> cols: (C*R*S, N*Ho*Wo)
+    """
+    batch, channels, height, width = x.shape
+    out_hw = _output_hw(height, width, kernel_size, stride, padding, dilation)
+    padded = _pad(x, padding)
+    cols = np.empty((channels, *kernel_size, batch, *out_hw), dtype=x.dtype)
+    for r in range(kernel_size[0]):
+        for s in range(kernel_size[1]):
+            # (N, C, Ho, Wo) -> (C, N, Ho, Wo): rows are channels, columns are output pixels
+            cols[:, r, s] = _tap(padded, r, s, out_hw, stride, dilation).transpose(1, 0, 2, 3)
+    return cols.reshape(channels * kernel_size[0] * kernel_size[1], -1)
+
+
+def col2im(cols, x_shape, kernel_size, stride, padding, dilation):
+    """Adjoint of :func:`im2col`: add every column entry back onto the pixel it was read from.
+
+    dx_padded[n, c, r*dh + ho*sh, s*dw + wo*sw] += cols[(c, r, s), (n, ho, wo)]
+
+    cols: (C*R*S, N*Ho*Wo) -> dx: (N, C, H, W)
+    """
+    batch, channels, height, width = x_shape
+    (ph, pw) = padding
+    out_hw = _output_hw(height, width, kernel_size, stride, padding, dilation)
+    cols = cols.reshape(channels, *kernel_size, batch, *out_hw)
+    padded = np.zeros((batch, channels, height + 2 * ph, width + 2 * pw), dtype=cols.dtype)
+    for r in range(kernel_size[0]):
+        for s in range(kernel_size[1]):
+            # overlapping windows hit the same pixel, so this must be +=, never =
+            _tap(padded, r, s, out_hw, stride, dilation)[...] += cols[:, r, s].transpose(1, 0, 2, 3)
+    return padded[:, :, ph:ph + height, pw:pw + width]
+
+
+# --------------------------------------------------------------------------- pooling
+def max_pool2d_forward(x, kernel_size, stride, padding):
+    """Maximum over each window; padding never wins (it is -inf), as in PyTorch.
+
+    out[n, c, ho, wo] = max_{r,s} x_padded[n, c, ho*sh + r, wo*sw + s]
+    argmax[n, c, ho, wo] = r*S + s of the first maximum (row-major order)
+
+    x: (N, C, H, W) -> out: (N, C, Ho, Wo), argmax: (N, C, Ho, Wo) int32
+    """
+    height, width = x.shape[2:]
+    out_hw = _output_hw(height, width, kernel_size, stride, padding)
+    padded = _pad(x, padding, value=-np.inf)
+    out = np.full((*x.shape[:2], *out_hw), -np.inf, dtype=x.dtype)
+    argmax = np.zeros(out.shape, dtype=np.int32)
+    for r in range(kernel_size[0]):
+        for s in range(kernel_size[1]):
+            candidate = _tap(padded, r, s, out_hw, stride, (1, 1))
+            better = candidate > out        # strict: ties keep the earlier tap
+            out = np.where(better, candidate, out)
+            argmax[better] = r * kernel_size[1] + s
+    return out, argmax
+
+
+def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, padding):
+    """Send each output gradient to the input pixel that won its window.
+
+    dx[n, c, ho*sh + r, wo*sw + s] += grad_out[n, c, ho, wo]  where r*S + s == argmax[n, c, ho, wo]
+
+    grad_out, argmax: (N, C, Ho, Wo) -> dx: (N, C, H, W)
+    """
+    batch, channels, height, width = x_shape
+    ph, pw = padding
+    out_hw = grad_out.shape[2:]
+    padded = np.zeros((batch, channels, height + 2 * ph, width + 2 * pw), dtype=grad_out.dtype)
+    for r in range(kernel_size[0]):
+        for s in range(kernel_size[1]):
+            won = argmax == r * kernel_size[1] + s
+            _tap(padded, r, s, out_hw, stride, (1, 1))[...] += np.where(won, grad_out, 0)
+    return padded[:, :, ph:ph + height, pw:pw + width]
+
+
+def avg_pool2d_forward(x, kernel_size, stride, padding):
+    """Mean over each window, zero padding counted in the divisor (PyTorch's default).
+
+    out[n, c, ho, wo] = 1/(R*S) * sum_{r,s} x_padded[n, c, ho*sh + r, wo*sw + s]
+
+    x: (N, C, H, W) -> out: (N, C, Ho, Wo)
+    """
+    height, width = x.shape[2:]
+    out_hw = _output_hw(height, width, kernel_size, stride, padding)
+    padded = _pad(x, padding)
+    out = np.zeros((*x.shape[:2], *out_hw), dtype=x.dtype)
+    for r in range(kernel_size[0]):
+        for s in range(kernel_size[1]):
+            out += _tap(padded, r, s, out_hw, stride, (1, 1))
+    out /= kernel_size[0] * kernel_size[1]
+    return out
+
+
+def avg_pool2d_backward(grad_out, x_shape, kernel_size, stride, padding):
+    """Spread each output gradient evenly over its window.
+
+    dx[n, c, ho*sh + r, wo*sw + s] += grad_out[n, c, ho, wo] / (R*S)
+
+    grad_out: (N, C, Ho, Wo) -> dx: (N, C, H, W)
+    """
+    batch, channels, height, width = x_shape
+    ph, pw = padding
+    out_hw = grad_out.shape[2:]
+    share = grad_out / (kernel_size[0] * kernel_size[1])
+    padded = np.zeros((batch, channels, height + 2 * ph, width + 2 * pw), dtype=grad_out.dtype)
+    for r in range(kernel_size[0]):
+        for s in range(kernel_size[1]):
+            _tap(padded, r, s, out_hw, stride, (1, 1))[...] += share
+    return padded[:, :, ph:ph + height, pw:pw + width]
+
+
+# --------------------------------------------------------------------------- batch norm
+def _per_channel(vector):
+    """(C,) -> (1, C, 1, 1), so a per-channel value broadcasts over (N, C, H, W)."""
+    return vector.reshape(1, -1, 1, 1)
+
+
+def batch_norm_forward_train(x, weight, bias, eps):
+    """Normalize with the batch's own statistics, then scale and shift.
+
+    mean_c = mean_{n,h,w} x,  var_c = mean_{n,h,w} (x - mean_c)^2   (biased)
+    y = (x - mean_c) / sqrt(var_c + eps) * weight_c + bias_c
+
+    x: (N, C, H, W), weight, bias: (C,) -> y: (N, C, H, W), mean, var, inv_std: (C,)
+    """
+    mean = x.mean(axis=(0, 2, 3))
+    var = x.var(axis=(0, 2, 3))
+    inv_std = 1.0 / np.sqrt(var + eps)
+    y = (x - _per_channel(mean)) * _per_channel(inv_std * weight) + _per_channel(bias)
+    return y, mean, var, inv_std
+
+
+def batch_norm_backward(grad_out, x, mean, inv_std, weight):
+    """Gradients of training-mode batch norm in closed form (M = N*H*W values per channel).
+
+    x_hat = (x - mean) * inv_std
+    dbias   = sum(dy)
+    dweight = sum(dy * x_hat)
+    dx = weight * inv_std / M * (M*dy - dbias - x_hat * dweight)
+
+    grad_out, x: (N, C, H, W), mean, inv_std, weight: (C,) -> dx: (N, C, H, W), dweight, dbias: (C,)
+    """
+    count = x.size // x.shape[1]
+    x_hat = (x - _per_channel(mean)) * _per_channel(inv_std)
+    dbias = grad_out.sum(axis=(0, 2, 3))
+    dweight = (grad_out * x_hat).sum(axis=(0, 2, 3))
+    dx = _per_channel(weight * inv_std / count) * (
+        count * grad_out - _per_channel(dbias) - x_hat * _per_channel(dweight))
+    return dx, dweight, dbias
+
+
+# --------------------------------------------------------------------------- relu
+def relu_forward(x):
+    """y = max(x, 0), elementwise.  x: any shape -> same shape."""
+    return np.maximum(x, 0)
+
+
+def relu_backward(grad_out, out):
+    """dx = dy where the output is positive, else 0.  grad_out, out: same shape."""
+    return np.where(out > 0, grad_out, 0).astype(grad_out.dtype, copy=False)

@@ -1,0 +1,18 @@
+"""Output-size formulas shared by every backend, the ops and the model summary.
+
+Kept in one place because a student should find the formula once, with its
+derivation, not three slightly different copies.
+"""
+
+
+def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
+    """Length of one spatial axis after a convolution or a pooling window.
+
+    A kernel of ``R`` taps with dilation ``d`` spans ``d*(R-1) + 1`` input pixels.
+    Sliding it with step ``s`` over ``size + 2*p`` padded pixels fits
+
+        Ho = (H + 2*p - d*(R-1) - 1) // s + 1
+
+    positions (PyTorch's formula with ``ceil_mode=False``).
+    """
+    return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1

@@ -1,0 +1,87 @@
+"""DataLoader: cut a dataset into (images, labels) NumPy batches, reproducibly.
+
+Randomness comes from one seed. Epoch ``e`` uses the generator seeded with
+``(seed, e)``, so the shuffle order differs from epoch to epoch yet is the same on
+every run; the shuffle and the augmentation draw from two independent child streams
+of it, so adding a transform does not change which images land in which batch.
+"""
+import math
+
+import numpy as np
+
+
+class DataLoader:
+    """Iterate over ``(images (B, C, H, W), labels (B,))`` batches of a dataset.
+
+    dataset: anything with ``images`` (N, C, H, W) and ``labels`` (N,) arrays
+    (a :class:`~tinyres.data.datasets.Dataset`). Each epoch visits every sample once;
+    the last batch is smaller (``N % batch_size``) unless ``drop_last`` drops it.
+    transform(images, rng) is applied to each batch. Every batch is a fresh array, so
+    changing it never changes the dataset.
+
+    ``len(loader)`` is the number of batches per epoch:
+    ``N // batch_size`` with drop_last, ``ceil(N / batch_size)`` without.
+    """
+
+    def __init__(self, dataset, batch_size, shuffle=False, seed=0, drop_last=False,
+                 transform=None):
+        if not (hasattr(dataset, "images") and hasattr(dataset, "labels")):
+            raise TypeError(
+                f"DataLoader: dataset must have 'images' (N, C, H, W) and 'labels' (N,) "
+                f"arrays, got {type(dataset).__name__}"
+            )
+        if len(dataset.images) != len(dataset.labels):
+            raise ValueError(
+                f"DataLoader: the dataset has {len(dataset.images)} images but "
+                f"{len(dataset.labels)} labels"
+            )
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be an int >= 1, got {batch_size!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"DataLoader: seed must be an int >= 0, got {seed!r}")
+        if transform is not None and not callable(transform):
+            raise TypeError(
+                f"DataLoader: transform must be callable as transform(images, rng), "
+                f"got {transform!r}"
+            )
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.seed = int(seed)
+        self.drop_last = bool(drop_last)
+        self.transform = transform
+        self.epoch = 0  # counts the iterations started; picks the epoch's random stream
+
+    def __len__(self):
+        num_samples = len(self.dataset.labels)
+        if self.drop_last:
+            return num_samples // self.batch_size
+        return math.ceil(num_samples / self.batch_size)
+
+    def set_epoch(self, epoch):
+        """Make the next iteration use epoch ``epoch``'s order (e.g. to resume a run)."""
+        self.epoch = int(epoch)
+
+    def __iter__(self):
+        epoch_seed = np.random.SeedSequence([self.seed, self.epoch])
+        self.epoch += 1
+        shuffle_rng, transform_rng = (np.random.default_rng(child) for child in epoch_seed.spawn(2))
+        num_samples = len(self.dataset.labels)
+        if self.shuffle:
+            order = shuffle_rng.permutation(num_samples)
+        else:
+            order = np.arange(num_samples)
+        for batch_number in range(len(self)):
+            indices = order[batch_number * self.batch_size:(batch_number + 1) * self.batch_size]
+            # Indexing with an array copies, so batches never alias the dataset.
+            images = self.dataset.images[indices]
+            labels = self.dataset.labels[indices]
+            if self.transform is not None:
+                images = self.transform(images, transform_rng)
+            yield images, labels
+
+    def __repr__(self):
+        return (f"DataLoader(num_samples={len(self.dataset.labels)}, "
+                f"batch_size={self.batch_size}, shuffle={self.shuffle}, seed={self.seed}, "
+                f"drop_last={self.drop_last}, transform={self.transform!r})")
