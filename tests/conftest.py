@@ -33,3 +33,19 @@ def backend(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def assert_close(actual, expected, dtype, scale=None):
+    """Compare with the dtype's relative tolerance; entries near zero are judged against
+    the array's overall magnitude, since rounding error scales with the largest terms."""
+    rtol, _ = tolerance(dtype)
+    actual = actual.numpy() if hasattr(actual, "numpy") else np.asarray(actual)
+    expected = expected.detach().numpy() if hasattr(expected, "detach") else np.asarray(expected)
+    magnitude = scale if scale is not None else max(1.0, float(np.abs(expected).max(initial=0.0)))
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * magnitude)
+
+
+def to_torch(array, requires_grad=False):
+    """A torch tensor with a copy of the data (torch is the reference, never used by tinyres)."""
+    import torch
+    return torch.tensor(np.array(array), requires_grad=requires_grad)

@@ -6,7 +6,7 @@ with a correct analytic gradient to about 1e-9:
     dL/dx_i ~= (L(x + eps e_i) - L(x - eps e_i)) / (2 eps)
 
 A non-scalar output y is reduced to the scalar L = sum(y * v) with a fixed random v,
-so every output element takes part.  ``mode="full"`` checks every input element
+so every output element takes part (a scalar output is used as it is).  ``mode="full"`` checks every input element
 (2 forward passes each -- the teaching mode); ``mode="random"`` checks directional
 derivatives along a few random unit directions d,
 
@@ -112,7 +112,10 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, mode="full", num_direc
     if not isinstance(output, Tensor):
         raise TypeError(f"gradcheck: fn must return a Tensor, got {type(output).__name__}")
     xp = xp_of(output.data)
-    projection = xp.asarray(rng.standard_normal(output.shape)).astype(output.dtype)
+    if output.size == 1:
+        projection = xp.ones(output.shape, dtype=output.dtype)   # a scalar loss is checked as is
+    else:
+        projection = xp.asarray(rng.standard_normal(output.shape)).astype(output.dtype)
 
     def scalar_loss():
         with no_grad():

@@ -1,0 +1,82 @@
+"""conv2d: float64 gradchecks, PyTorch parity and input errors, on the shared grid, per backend."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import tinyres as tr
+import tinyres.functional as F
+from conftest import assert_close, to_torch
+from grids import CONV_GRID, case_id
+
+
+def _make(case, dtype, rng, bias=True):
+    batch, channels, height, width, out_channels, kernel, stride, padding, dilation = case
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    x = rng.standard_normal((batch, channels, height, width)).astype(dtype)
+    w = rng.standard_normal((out_channels, channels, kh, kw)).astype(dtype)
+    b = rng.standard_normal(out_channels).astype(dtype) if bias else None
+    return x, w, b, dict(stride=stride, padding=padding, dilation=dilation)
+
+
+@pytest.mark.parametrize("case", CONV_GRID, ids=case_id)
+def test_conv2d_gradcheck(case, backend, rng):
+    x, w, b, options = _make(case, np.float64, rng)
+    inputs = [tr.tensor(v, requires_grad=True) for v in (x, w, b)]
+    tr.gradcheck(lambda x, w, b: F.conv2d(x, w, b, **options), inputs)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", CONV_GRID, ids=case_id)
+def test_conv2d_matches_torch(case, dtype, backend, rng):
+    x, w, b, options = _make(case, dtype, rng)
+    ours = [tr.tensor(v, requires_grad=True) for v in (x, w, b)]
+    theirs = [to_torch(v, requires_grad=True) for v in (x, w, b)]
+    out = F.conv2d(*ours, **options)
+    reference = TF.conv2d(*theirs, **options)
+    assert out.dtype == dtype
+    assert_close(out, reference, dtype)
+
+    seed = rng.standard_normal(out.shape).astype(dtype)
+    out.backward(seed)
+    reference.backward(torch.tensor(seed))
+    for mine, expected in zip(ours, theirs):
+        assert mine.grad.dtype == dtype
+        assert_close(mine.grad, expected.grad, dtype)
+
+
+def test_conv2d_without_bias_and_frozen_weight(backend, rng):
+    x, w, _, options = _make(CONV_GRID[4], np.float64, rng, bias=False)
+    x_tensor = tr.tensor(x, requires_grad=True)
+    weight = tr.tensor(w)                      # no gradient wanted for the weight
+    tr.gradcheck(lambda x: F.conv2d(x, weight, **options), [x_tensor])
+    assert weight.grad is None
+
+
+def test_conv2d_resnet_layer_matches_torch_in_float32(backend, rng):
+    x = rng.standard_normal((4, 16, 32, 32)).astype(np.float32)
+    w = (rng.standard_normal((32, 16, 3, 3)) * 0.1).astype(np.float32)
+    out = F.conv2d(tr.tensor(x), tr.tensor(w), stride=2, padding=1)
+    assert out.shape == (4, 32, 16, 16)
+    assert_close(out, TF.conv2d(torch.tensor(x), torch.tensor(w), stride=2, padding=1), np.float32)
+
+
+def _ones(*shape, dtype=np.float64):
+    return tr.tensor(np.ones(shape, dtype=dtype))
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: F.conv2d(_ones(3, 8, 8), _ones(4, 3, 3, 3)), ValueError, r"input must have 4 dimensions, got shape \(3, 8, 8\)"),
+    (lambda: F.conv2d(_ones(1, 3, 8, 8), _ones(4, 2, 3, 3)), ValueError, r"input has 3 channels.*weight expects 2"),
+    (lambda: F.conv2d(_ones(1, 3, 4, 4), _ones(4, 3, 7, 7)), ValueError, r"kernel spans 7x7.*padded input is only 4x4"),
+    (lambda: F.conv2d(_ones(1, 3, 4, 4), _ones(4, 3, 3, 3), dilation=2), ValueError, r"kernel spans 5x5"),
+    (lambda: F.conv2d(_ones(1, 3, 8, 8), _ones(4, 3, 3, 3), padding=-1), ValueError, r"padding must be .* >= 0"),
+    (lambda: F.conv2d(_ones(1, 3, 8, 8), _ones(4, 3, 3, 3), stride=0), ValueError, r"stride must be .* >= 1"),
+    (lambda: F.conv2d(tr.tensor(np.ones((1, 3, 8, 8), dtype=np.int64)), _ones(4, 3, 3, 3)), TypeError, r"input must be float32 or float64, got dtype int64"),
+    (lambda: F.conv2d(_ones(1, 3, 8, 8), _ones(4, 3, 3, 3, dtype=np.float32)), TypeError, r"share one dtype"),
+    (lambda: F.conv2d(_ones(1, 3, 8, 8), _ones(4, 3, 3, 3), _ones(5)), ValueError, r"bias has shape \(5,\), expected \(4,\)"),
+    (lambda: F.conv2d(np.ones((1, 3, 8, 8)), _ones(4, 3, 3, 3)), TypeError, r"input must be a tinyres Tensor"),
+])
+def test_conv2d_bad_input_names_the_op_and_the_shapes(call, error, message):
+    with pytest.raises(error, match="conv2d: " + message if not message.startswith("conv2d") else message):
+        call()
