@@ -281,7 +281,9 @@ def _load_cifar_pickle(path):
         try:
             content = _ArrayOnlyUnpickler(file, encoding="bytes").load()
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as error:
-            raise ValueError(f"cifar10: {path!r} is not a valid CIFAR-10 pickle: {error}") from error
+            raise ValueError(
+                f"cifar10: {path!r} is not a valid CIFAR-10 pickle: {error}"
+            ) from error
     if not isinstance(content, dict):
         raise ValueError(
             f"cifar10: {path!r} should hold a dict, got {type(content).__name__}"
