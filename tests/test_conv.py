@@ -78,5 +78,5 @@ def _ones(*shape, dtype=np.float64):
     (lambda: F.conv2d(np.ones((1, 3, 8, 8)), _ones(4, 3, 3, 3)), TypeError, r"input must be a tinyres Tensor"),
 ])
 def test_conv2d_bad_input_names_the_op_and_the_shapes(call, error, message):
-    with pytest.raises(error, match="conv2d: " + message if not message.startswith("conv2d") else message):
+    with pytest.raises(error, match="conv2d: .*" + message):
         call()

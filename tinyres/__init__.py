@@ -4,9 +4,12 @@
     import tinyres.functional as F
 """
 from . import functional
+from . import nn, models
+from . import optim
 from .autograd import Function, is_grad_enabled, no_grad
 from .backend import available_backends, get_backend, set_backend, use_backend
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck, rel_error
+from .serialization import save, load
 from .tensor import Tensor, ones, tensor, zeros
 
 __version__ = "0.1.0"

@@ -117,7 +117,7 @@ class Tensor:
             raise TypeError(f"backward: gradient dtype {grad.dtype} differs from the tensor's "
                             f"{self.dtype}; an op changed the dtype")
         if self.grad is None:
-            self.grad = Tensor(grad.copy() if grad.base is not None else grad)
+            self.grad = Tensor(grad.copy())  # copy: one array can be the gradient of two inputs
         else:
             self.grad = Tensor(self.grad.data + grad)
 

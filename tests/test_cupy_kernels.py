@@ -1,0 +1,226 @@
+"""The CuPy kernels (``backend/cupy_kernels.py``) agree with the NumPy reference.
+
+Every kernel runs on the GPU over one grid of shapes and its result, copied back with
+``cupy.asnumpy``, must match ``numpy_kernels`` on the same input: to rounding for sums
+(float64 1e-12, float32 1e-5 relative), exactly for maxima, argmax and relu.  The whole
+module is skipped, with the reason, on a machine without cupy or without a CUDA device.
+"""
+import inspect
+import itertools
+
+import numpy as np
+import pytest
+
+from tinyres.backend import _why_unavailable
+from tinyres.backend import numpy_kernels as reference
+from tinyres.backend.shapes import conv_output_size
+
+_reason = _why_unavailable("cupy")
+if _reason is not None:
+    pytest.skip(f"cupy backend unavailable: {_reason}", allow_module_level=True)
+
+import cupy  # noqa: E402  (only importable past the skip)
+
+from tinyres.backend import cupy_kernels as gpu  # noqa: E402
+
+# Tolerances, named once per dtype.  Sums may round differently (a tree on the GPU,
+# pairwise in NumPy), so entries near zero get an absolute slack of RTOL * the largest.
+RTOL = {np.float64: 1e-12, np.float32: 1e-5}
+DTYPES = [np.float64, np.float32]
+X_SHAPE = (2, 3, 9, 8)      # odd height, even width, so a swapped h/w shows up
+
+
+def assert_matches(actual, expected, what, exact=False):
+    """``actual`` (a cupy array) equals ``expected`` (a NumPy array) in shape, dtype and value."""
+    assert isinstance(actual, cupy.ndarray), f"{what}: returned a {type(actual).__name__}"
+    host = cupy.asnumpy(actual)
+    assert host.shape == expected.shape, f"{what}: shape {host.shape}, expected {expected.shape}"
+    assert host.dtype == expected.dtype, f"{what}: dtype {host.dtype}, expected {expected.dtype}"
+    if exact:
+        np.testing.assert_array_equal(host, expected, err_msg=what)
+        return
+    rtol = RTOL[expected.dtype.type]
+    scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
+    np.testing.assert_allclose(host, expected, rtol=rtol, atol=rtol * scale, err_msg=what)
+
+
+def _fits(size, kernel, stride, padding, dilation):
+    return conv_output_size(size, kernel, stride, padding, dilation) >= 1
+
+
+def _conv_cases():
+    """(kernel_size, stride, padding, dilation) over the grid, plus non-square mixes."""
+    cases = [((k, k), (s, s), (p, p), (d, d))
+             for k, s, p, d in itertools.product((1, 3, 5, 7), (1, 2, 3), (0, 1, 2, 3), (1, 2))
+             if _fits(X_SHAPE[2], k, s, p, d) and _fits(X_SHAPE[3], k, s, p, d)]
+    cases += [((3, 5), (1, 2), (2, 0), (2, 1)), ((1, 3), (3, 1), (0, 3), (1, 2)),
+              ((5, 2), (2, 3), (1, 1), (1, 2))]
+    return cases
+
+
+def _pool_cases():
+    """(kernel_size, stride, padding) with padding <= kernel // 2, as PyTorch requires."""
+    cases = [((k, k), (s, s), (p, p))
+             for k, s in itertools.product((1, 2, 3, 5, 7), (1, 2, 3))
+             for p in range(min(3, k // 2) + 1)]
+    cases += [((3, 2), (2, 1), (1, 0)), ((2, 5), (1, 3), (0, 2))]
+    return cases
+
+
+def _case_id(case):
+    return "-".join("x".join(map(str, pair)) for pair in case)
+
+
+CONV_CASES = _conv_cases()
+POOL_CASES = _pool_cases()
+BN_SHAPES = [(2, 3, 5, 4), (8, 4, 6, 6), (1, 2, 1, 1), (3, 5, 7, 1)]
+
+
+def test_module_identity_and_signatures():
+    assert gpu.xp is cupy and gpu.name == "cupy"
+    for function_name, function in inspect.getmembers(reference, inspect.isfunction):
+        if function_name.startswith("_"):
+            continue
+        assert hasattr(gpu, function_name), f"cupy_kernels lacks {function_name}"
+        assert inspect.signature(getattr(gpu, function_name)) == inspect.signature(function), \
+            f"{function_name}: signature differs from numpy_kernels"
+
+
+# --------------------------------------------------------------------------- im2col / col2im
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CONV_CASES, ids=_case_id)
+def test_im2col(case, dtype, rng):
+    kernel_size, stride, padding, dilation = case
+    x = rng.normal(size=X_SHAPE).astype(dtype)
+    expected = reference.im2col(x, kernel_size, stride, padding, dilation)
+    actual = gpu.im2col(cupy.asarray(x), kernel_size, stride, padding, dilation)
+    assert_matches(actual, expected, f"im2col {case}", exact=True)   # a pure copy
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CONV_CASES, ids=_case_id)
+def test_col2im(case, dtype, rng):
+    kernel_size, stride, padding, dilation = case
+    out_h, out_w = (conv_output_size(X_SHAPE[2 + axis], kernel_size[axis], stride[axis],
+                                     padding[axis], dilation[axis]) for axis in (0, 1))
+    rows = X_SHAPE[1] * kernel_size[0] * kernel_size[1]
+    cols = rng.normal(size=(rows, X_SHAPE[0] * out_h * out_w)).astype(dtype)
+    expected = reference.col2im(cols, X_SHAPE, kernel_size, stride, padding, dilation)
+    actual = gpu.col2im(cupy.asarray(cols), X_SHAPE, kernel_size, stride, padding, dilation)
+    assert_matches(actual, expected, f"col2im {case}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_im2col_of_a_strided_view(dtype, rng):
+    # a transposed view is not C-contiguous: the kernel must index by shape, not by memory
+    x = rng.normal(size=(2, 3, 8, 9)).astype(dtype)
+    view = x.transpose(0, 1, 3, 2)
+    geometry = ((3, 3), (2, 1), (1, 1), (1, 2))
+    expected = reference.im2col(view, *geometry)
+    actual = gpu.im2col(cupy.asarray(x).transpose(0, 1, 3, 2), *geometry)
+    assert_matches(actual, expected, "im2col of a transposed view", exact=True)
+
+
+# --------------------------------------------------------------------------- pooling
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", POOL_CASES, ids=_case_id)
+def test_max_pool2d_forward(case, dtype, rng):
+    # small integers make many ties, so "argmax is the FIRST maximum" is really tested
+    x = rng.integers(-3, 4, size=X_SHAPE).astype(dtype)
+    expected_out, expected_argmax = reference.max_pool2d_forward(x, *case)
+    out, argmax = gpu.max_pool2d_forward(cupy.asarray(x), *case)
+    assert_matches(out, expected_out, f"max_pool2d out {case}", exact=True)
+    assert_matches(argmax, expected_argmax, f"max_pool2d argmax {case}", exact=True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_pool2d_forward_negative_inputs_beat_padding(dtype, rng):
+    # every value is negative, so a zero (rather than -inf) padding would win the border windows
+    x = -rng.uniform(1, 2, size=X_SHAPE).astype(dtype)
+    expected_out, expected_argmax = reference.max_pool2d_forward(x, (3, 3), (2, 2), (1, 1))
+    out, argmax = gpu.max_pool2d_forward(cupy.asarray(x), (3, 3), (2, 2), (1, 1))
+    assert_matches(out, expected_out, "max_pool2d out, negative inputs", exact=True)
+    assert_matches(argmax, expected_argmax, "max_pool2d argmax, negative inputs", exact=True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", POOL_CASES, ids=_case_id)
+def test_max_pool2d_backward(case, dtype, rng):
+    x = rng.integers(-3, 4, size=X_SHAPE).astype(dtype)
+    _, argmax = reference.max_pool2d_forward(x, *case)
+    grad_out = rng.normal(size=argmax.shape).astype(dtype)
+    expected = reference.max_pool2d_backward(grad_out, argmax, X_SHAPE, *case)
+    actual = gpu.max_pool2d_backward(cupy.asarray(grad_out), cupy.asarray(argmax), X_SHAPE, *case)
+    assert_matches(actual, expected, f"max_pool2d_backward {case}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", POOL_CASES, ids=_case_id)
+def test_avg_pool2d_forward(case, dtype, rng):
+    x = rng.normal(size=X_SHAPE).astype(dtype)
+    expected = reference.avg_pool2d_forward(x, *case)
+    actual = gpu.avg_pool2d_forward(cupy.asarray(x), *case)
+    assert_matches(actual, expected, f"avg_pool2d_forward {case}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", POOL_CASES, ids=_case_id)
+def test_avg_pool2d_backward(case, dtype, rng):
+    out_shape = reference.avg_pool2d_forward(np.zeros(X_SHAPE), *case).shape
+    grad_out = rng.normal(size=out_shape).astype(dtype)
+    expected = reference.avg_pool2d_backward(grad_out, X_SHAPE, *case)
+    actual = gpu.avg_pool2d_backward(cupy.asarray(grad_out), X_SHAPE, *case)
+    assert_matches(actual, expected, f"avg_pool2d_backward {case}")
+
+
+# --------------------------------------------------------------------------- batch norm
+def _batch_norm_inputs(shape, dtype, rng):
+    # an offset mean and a non-unit spread, so centring and scaling both matter
+    x = rng.normal(loc=3.0, scale=2.0, size=shape).astype(dtype)
+    weight = rng.normal(size=shape[1]).astype(dtype)
+    bias = rng.normal(size=shape[1]).astype(dtype)
+    return x, weight, bias
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", BN_SHAPES, ids=lambda shape: "x".join(map(str, shape)))
+def test_batch_norm_forward_train(shape, dtype, rng):
+    x, weight, bias = _batch_norm_inputs(shape, dtype, rng)
+    expected = reference.batch_norm_forward_train(x, weight, bias, 1e-5)
+    actual = gpu.batch_norm_forward_train(cupy.asarray(x), cupy.asarray(weight),
+                                          cupy.asarray(bias), 1e-5)
+    for label, got, want in zip(("y", "mean", "var", "inv_std"), actual, expected):
+        assert_matches(got, want, f"batch_norm_forward_train {label} {shape}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", BN_SHAPES, ids=lambda shape: "x".join(map(str, shape)))
+def test_batch_norm_backward(shape, dtype, rng):
+    x, weight, bias = _batch_norm_inputs(shape, dtype, rng)
+    _, mean, _, inv_std = reference.batch_norm_forward_train(x, weight, bias, 1e-5)
+    grad_out = rng.normal(size=shape).astype(dtype)
+    expected = reference.batch_norm_backward(grad_out, x, mean, inv_std, weight)
+    inputs = (grad_out, x, mean, inv_std, weight)
+    actual = gpu.batch_norm_backward(*(cupy.asarray(a) for a in inputs))
+    for label, got, want in zip(("dx", "dweight", "dbias"), actual, expected):
+        assert_matches(got, want, f"batch_norm_backward {label} {shape}")
+
+
+# --------------------------------------------------------------------------- relu
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_forward_and_backward(dtype, rng):
+    x = rng.normal(size=(2, 3, 4, 5)).astype(dtype)
+    x[0, 0, 0, :3] = 0.0                            # exact zeros: relu'(0) is 0, as the reference
+    grad_out = rng.normal(size=x.shape).astype(dtype)
+    out = reference.relu_forward(x)
+    assert_matches(gpu.relu_forward(cupy.asarray(x)), out, "relu_forward", exact=True)
+    assert_matches(gpu.relu_backward(cupy.asarray(grad_out), cupy.asarray(out)),
+                   reference.relu_backward(grad_out, out), "relu_backward", exact=True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_of_a_strided_view(dtype, rng):
+    x = rng.normal(size=(3, 4, 5)).astype(dtype)
+    expected = reference.relu_forward(x.transpose(2, 0, 1))
+    actual = gpu.relu_forward(cupy.asarray(x).transpose(2, 0, 1))
+    assert_matches(actual, expected, "relu_forward of a transposed view", exact=True)

@@ -1,0 +1,69 @@
+"""``Conv2d``: a learned 2-D convolution layer (weights + optional bias) around ``F.conv2d``."""
+import math
+import numbers
+
+from .. import functional as F
+from ..functional._checks import pair
+from . import init
+from .module import Module
+from .parameter import empty_parameter
+
+
+def positive_int(layer, name, value):
+    """``value`` must be a positive integer; the error names the layer and the argument."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{layer}: {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class Conv2d(Module):
+    """2-D convolution with learned weights, as ``torch.nn.Conv2d`` (groups=1).
+
+    y[n, k] = b[k] + sum_c w[k, c] (*) x[n, c]     ((*) = strided, padded, dilated cross-correlation)
+
+    weight: (K, C, R, S) = (out_channels, in_channels, *kernel_size); bias: (K,) or None.
+    input (N, C, H, W) -> (N, K, Ho, Wo),  Ho = (H + 2*ph - dh*(R-1) - 1) // sh + 1.
+
+    Initialized like PyTorch: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = C*R*S;
+    ResNets re-initialize their convolutions with He's normal (``init.kaiming_normal_``).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 dilation=1, bias=True):
+        super().__init__()
+        self.in_channels = positive_int("Conv2d", "in_channels", in_channels)
+        self.out_channels = positive_int("Conv2d", "out_channels", out_channels)
+        self.kernel_size = pair("Conv2d", "kernel_size", kernel_size, minimum=1)
+        self.stride = pair("Conv2d", "stride", stride, minimum=1)
+        self.padding = pair("Conv2d", "padding", padding, minimum=0)
+        self.dilation = pair("Conv2d", "dilation", dilation, minimum=1)
+        self.weight = empty_parameter((self.out_channels, self.in_channels, *self.kernel_size))
+        if bias:
+            self.bias = empty_parameter((self.out_channels,))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """PyTorch's default: kaiming_uniform_(a=sqrt(5)), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(init.fan_in_and_fan_out(self.weight.shape)[0])
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input):
+        if getattr(input, "ndim", None) == 4 and input.shape[1] != self.in_channels:
+            raise ValueError(f"{self!r}: input has {input.shape[1]} channels (shape {input.shape}), "
+                             f"expected in_channels={self.in_channels}")
+        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation)
+
+    def extra_repr(self):
+        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}")
+        if self.padding != (0, 0):
+            text += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        if self.bias is None:
+            text += ", bias=False"
+        return text
