@@ -50,7 +50,9 @@ class Conv2d(Function):
             grad_cols = weight.reshape(out_channels, -1).T @ grad_matrix
             grad_x = ctx.kernels.col2im(grad_cols, x_shape, kernel_size, stride, padding, dilation)
         if ctx.needs_input_grad[1]:
-            grad_weight = (grad_matrix @ cols.T).reshape(weight.shape)
+            # dW = dY @ cols^T, computed as (cols @ dY^T)^T: the same numbers, but BLAS
+            # parallelizes a long outer dimension far better than a long inner one
+            grad_weight = (cols @ grad_matrix.T).T.reshape(weight.shape)
         if ctx.needs_input_grad[2]:
             grad_bias = grad.sum(axis=(0, 2, 3))
         return grad_x, grad_weight, grad_bias, None, None, None
