@@ -1,0 +1,110 @@
+"""Plots of training runs: loss and error curves, and the degradation figure.
+
+Figures are built with ``matplotlib.figure.Figure`` rather than ``pyplot``, so
+plotting from a script or a test never opens a window nor touches global state:
+outside a notebook they are drawn by the Agg (PNG) canvas; in a notebook a returned
+figure is displayed inline.  Every function returns its figure and, given ``path``,
+saves it there.
+"""
+import sys
+
+from matplotlib.figure import Figure
+
+# One colour per depth, shared by the panels, so the same depth is easy to follow.
+DEPTH_COLORS = ("tab:orange", "tab:red", "tab:blue", "tab:green", "tab:purple", "tab:brown")
+
+
+def _in_notebook():
+    return "ipykernel" in sys.modules
+
+
+def new_figure(width, height):
+    """An empty figure of ``width`` x ``height`` inches, drawable without a display."""
+    if _in_notebook():
+        import matplotlib.pyplot  # noqa: F401  -- registers the inline display of figures
+    figure = Figure(figsize=(width, height), layout="constrained")
+    if not _in_notebook():
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(figure, path):
+    if path is not None:
+        figure.savefig(path, dpi=120)
+    return figure
+
+
+def _percent_error(accuracies):
+    return [None if value is None else 100.0 * (1.0 - value) for value in accuracies]
+
+
+def _plot_if_present(axes, epochs, values, **style):
+    points = [(epoch, value) for epoch, value in zip(epochs, values) if value is not None]
+    if points:
+        axes.plot(*zip(*points), **style)
+
+
+def plot_history(history, path=None, title=None):
+    """Loss (left) and error in % (right) per epoch, training and test, of one run.
+
+    history: the dict returned by :func:`tinyres.train.fit` (columns ``epoch``,
+    ``train_loss``, ``test_loss``, ``train_accuracy``, ``test_accuracy``).
+    """
+    figure = new_figure(10, 4)
+    loss_axes, error_axes = figure.subplots(1, 2)
+    epochs = history["epoch"]
+    marker = "o" if len(epochs) < 30 else None
+    for split, style in (("train", "-"), ("test", "--")):
+        _plot_if_present(loss_axes, epochs, history[f"{split}_loss"], linestyle=style,
+                         marker=marker, label=split)
+        _plot_if_present(error_axes, epochs, _percent_error(history[f"{split}_accuracy"]),
+                         linestyle=style, marker=marker, label=split)
+    loss_axes.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
+    error_axes.set(xlabel="epoch", ylabel="error (%)", title="error")
+    for axes in (loss_axes, error_axes):
+        axes.grid(alpha=0.3)
+        axes.legend()
+    if title:
+        figure.suptitle(title)
+    return _save(figure, path)
+
+
+def plot_degradation(results, path=None, title=None, show_test=True):
+    """He et al.'s Fig. 6: training error of plain (left) and residual (right) networks.
+
+    results: ``{name: history}`` with names like ``"plain-20"`` and ``"resnet-56"``
+    (a name starting with ``plain`` goes to the left panel).  Training error is drawn
+    as a solid line; with ``show_test`` the test error as a thin dashed line of the same
+    colour.  The degradation problem shows as the deeper *plain* network having the
+    higher *training* error, while the deeper residual network has the lower.
+    """
+    figure = new_figure(11, 4.2)
+    panels = figure.subplots(1, 2, sharey=True)
+    depths = sorted({_depth(name) for name in results})
+    colors = {depth: DEPTH_COLORS[index % len(DEPTH_COLORS)] for index, depth in enumerate(depths)}
+    for axes, plain, panel_title in ((panels[0], True, "plain networks"),
+                                     (panels[1], False, "residual networks")):
+        for name, history in sorted(results.items(), key=lambda item: _depth(item[0])):
+            if name.startswith("plain") != plain:
+                continue
+            color = colors[_depth(name)]
+            epochs = history["epoch"]
+            _plot_if_present(axes, epochs, _percent_error(history["train_accuracy"]),
+                             color=color, linewidth=2, label=f"{name} train")
+            if show_test:
+                _plot_if_present(axes, epochs, _percent_error(history["test_accuracy"]),
+                                 color=color, linewidth=1, linestyle="--", label=f"{name} test")
+        axes.set(xlabel="epoch", title=panel_title)
+        axes.grid(alpha=0.3)
+        axes.legend()
+    panels[0].set_ylabel("error (%)")
+    figure.suptitle(title or "Training error of plain vs residual networks "
+                             "(solid: training, dashed: test)")
+    return _save(figure, path)
+
+
+def _depth(name):
+    """The depth in a name such as ``"plain-56"`` or ``"resnet20"`` (0 if there is none)."""
+    digits = "".join(character for character in name.split("-")[-1] if character.isdigit())
+    return int(digits) if digits else 0
