@@ -225,3 +225,9 @@ def test_deep_graph_does_not_hit_the_recursion_limit():
         y = y * 1.0
     y.backward()
     assert x.grad.item() == 1.0
+
+
+def test_backward_gradient_of_another_dtype_is_refused():
+    a = tr.tensor(np.ones(2, dtype=np.float32), requires_grad=True)
+    with pytest.raises(TypeError, match="grad has dtype float64 but the tensor is float32"):
+        (a * 2.0).backward(np.ones(2))

@@ -107,7 +107,10 @@ class Tensor:
                     "or pass grad=")
             grad = xp.ones(self.shape, dtype=self.dtype)
         else:
-            grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
+            grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad)
+            if grad.dtype != self.dtype:
+                raise TypeError(f"backward: grad has dtype {grad.dtype} but the tensor is "
+                                f"{self.dtype}; pass a gradient of the same dtype")
             if grad.shape != self.shape:
                 raise ValueError(f"backward: grad has shape {grad.shape}, expected {self.shape}")
         autograd.backward(self, grad, retain_graph=retain_graph)

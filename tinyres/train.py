@@ -26,7 +26,7 @@ import random
 import time
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm  # the text bar: it works in terminals and notebooks alike
 
 from . import functional as F
 from .autograd import no_grad

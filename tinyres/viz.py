@@ -1,4 +1,6 @@
-"""Plots of training runs: loss and error curves, and the degradation figure.
+"""Plots: training curves and the degradation figure here; the lesson pictures (graphs,
+im2col, gradient norms, kernel timings, confusion matrices) are re-exported from
+:mod:`tinyres.lessons.pictures`.
 
 Figures are built with ``matplotlib.figure.Figure`` rather than ``pyplot``, so
 plotting from a script or a test never opens a window nor touches global state:
@@ -6,27 +8,13 @@ outside a notebook they are drawn by the Agg (PNG) canvas; in a notebook a retur
 figure is displayed inline.  Every function returns its figure and, given ``path``,
 saves it there.
 """
-import sys
-
-from matplotlib.figure import Figure
+from .lessons.pictures import (confusion_matrix, draw_graph, draw_im2col, graph_nodes,  # noqa: F401
+                               in_notebook, layer_gradient_norms, new_figure,
+                               plot_confusion_matrix, plot_gradient_norms, plot_kernel_timings,
+                               save_or_show, show_images)
 
 # One colour per depth, shared by the panels, so the same depth is easy to follow.
 DEPTH_COLORS = ("tab:orange", "tab:red", "tab:blue", "tab:green", "tab:purple", "tab:brown")
-
-
-def _in_notebook():
-    return "ipykernel" in sys.modules
-
-
-def new_figure(width, height):
-    """An empty figure of ``width`` x ``height`` inches, drawable without a display."""
-    if _in_notebook():
-        import matplotlib.pyplot  # noqa: F401  -- registers the inline display of figures
-    figure = Figure(figsize=(width, height), layout="constrained")
-    if not _in_notebook():
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        FigureCanvasAgg(figure)
-    return figure
 
 
 def _save(figure, path):

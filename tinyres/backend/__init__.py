@@ -46,13 +46,16 @@ def _why_unavailable(name):
             cupy = importlib.import_module("cupy")
         except ImportError as error:
             return (f"cupy is not installed ({error}); on a machine with an NVIDIA GPU "
-                    "install it with `pip install tinyres[gpu]` (cupy-cuda12x)")
+                    "install it with `pip install tinyres[gpu]` (cupy-cuda12x; pick the cupy "
+                    "build matching your CUDA version)")
         try:
             count = cupy.cuda.runtime.getDeviceCount()
         except Exception as error:  # the CUDA driver itself may be missing
-            return f"no CUDA device: cupy cannot talk to a GPU driver ({error})"
+            return (f"no CUDA device: cupy cannot talk to a GPU driver ({error}); install or "
+                    "update the NVIDIA driver, or use the numba or numpy backend")
         if count == 0:
-            return "no CUDA device: cupy is installed but the machine has no NVIDIA GPU"
+            return ("no CUDA device: cupy is installed but the machine has no NVIDIA GPU; "
+                    "use the numba or numpy backend here")
         return None
     raise ValueError(f"unknown backend {name!r}; expected one of {BACKEND_NAMES}")
 
