@@ -1,37 +1,43 @@
 """The kernels of ``numpy_kernels`` compiled with Numba: same names, signatures and results.
 
-Each public function is a thin Python wrapper -- it computes the output shape, allocates
-the output and calls an ``_njit`` function that holds the loops -- so it reads line by
-line against its NumPy twin.  Here the loops run over N, C, H and W explicitly, and
-``numba.prange`` splits the outermost independent axis (a channel plane, a column row or
-a channel) across the CPU cores; no two iterations ever write the same element, so the
-threads need no locks.  Letters as in ``numpy_kernels``:
+Each public function is a thin wrapper -- output shape, allocation, one call of an
+``_njit`` function holding the loops -- so it reads line by line against its NumPy twin.
+``numba.prange`` splits the outermost independent axis (a column row, an image plane or a
+channel) over the cores; no two iterations write the same element, so no locks.  Padding
+is never materialized: loops visit only the positions whose input pixel is inside the image.
+Letters as in ``numpy_kernels``: N batch, C channels, H x W input, R x S kernel, Ho x Wo
+output, sh/sw strides, ph/pw paddings, dh/dw dilations.
 
-    N batch, C input channels, H x W input size, R x S kernel size,
-    Ho x Wo output size, sh/sw strides, ph/pw paddings, dh/dw dilations.
+Why the loops look the way they do:
 
-Padding is never materialized: every loop visits only the output positions (or kernel
-taps) whose input pixel lies inside the image, and treats the rest as the pad value.
-
-``fastmath=False`` keeps IEEE rounding, so float64 results agree with the reference to
-1e-12; sums that must be fast use several partial sums that we chose ourselves.
-``cache=True`` stores the machine code beside this file, so only the first run on a
-machine pays the compile time (about a second per kernel and dtype).
+* inner loops index flat arrays with unsigned integers (``np.uint64``): Numba guards every
+  signed index against Python's negative wraparound, and the guard stops LLVM from
+  vectorizing (a contiguous row copy runs ~5x slower with it);
+* sums keep one float64 partial sum per pixel position across the batch (an elementwise
+  loop, which vectorizes) and add up those H*W partial sums at the end;
+* ``fastmath=False`` keeps IEEE rounding, so float64 agrees with the reference to 1e-12;
+* ``cache=True`` keeps the machine code in ``__pycache__``: only the first run on a machine
+  compiles (about a second per kernel and dtype);
+* parallel loops split their index with ``//`` and ``%``, as Numba types ``divmod`` of a
+  ``prange`` index as a float.
 """
 import math
+import os
 
 import numba
 import numpy as np
 
-from .shapes import conv_output_size
+# OpenMP's worker threads spin while they wait, and so do OpenBLAS's after every GEMM.
+# On a small machine the two pools then fight over the cores and a convolution's
+# backward runs several times slower; Numba's own work-queue pool sleeps instead.
+# An explicit NUMBA_THREADING_LAYER still wins.
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
+
+from .numpy_kernels import _output_hw       # the same (Ho, Wo) formula, defined once
 
 xp = np
 name = "numba"
-
-
-def _output_hw(height, width, kernel_size, stride, padding, dilation=(1, 1)):
-    return (conv_output_size(height, kernel_size[0], stride[0], padding[0], dilation[0]),
-            conv_output_size(width, kernel_size[1], stride[1], padding[1], dilation[1]))
 
 
 def _ints(*pairs):
@@ -51,30 +57,49 @@ def _valid_range(offset, stride, size, out_size):
     return low, high
 
 
+@numba.njit(cache=True, inline="always")
+def _copy_strided(target, target_start, source, source_start, source_step, count):
+    """target[t0 + i] = source[s0 + i*step] for i < count, on flat arrays (unsigned)."""
+    t0, s0, step = np.uint64(target_start), np.uint64(source_start), np.uint64(source_step)
+    for i in range(np.uint64(count)):
+        target[t0 + i] = source[s0 + i * step]
+
+
+@numba.njit(cache=True, inline="always")
+def _add_strided(target, target_start, target_step, source, source_start, source_step, count):
+    """target[t0 + i*t_step] += source[s0 + i*s_step] for i < count, on flat arrays (unsigned)."""
+    t0, t_step = np.uint64(target_start), np.uint64(target_step)
+    s0, s_step = np.uint64(source_start), np.uint64(source_step)
+    for i in range(np.uint64(count)):
+        target[t0 + i * t_step] += source[s0 + i * s_step]
+
+
 # --------------------------------------------------------------------------- im2col
 @numba.njit(parallel=True, cache=True, fastmath=False)
 def _im2col_njit(x, cols, sh, sw, ph, pw, dh, dw):
     batch, channels, height, width = x.shape
     _, kernel_h, kernel_w, _, out_h, out_w = cols.shape
+    pixels, stripe = height * width, out_h * out_w
+    x_flat, cols_flat = x.reshape(-1), cols.reshape(-1)     # offsets below are plain integers
     # one column row (c, r, s) per iteration: each row is a contiguous N*Ho*Wo stripe
     for row in numba.prange(channels * kernel_h * kernel_w):
-        c, tap = divmod(row, kernel_h * kernel_w)
-        r, s = divmod(tap, kernel_w)
-        top, left = r * dh - ph, s * dw - pw        # input pixel of output (0, 0) for this tap
+        c, tap = row // (kernel_h * kernel_w), row % (kernel_h * kernel_w)
+        r, s = tap // kernel_w, tap % kernel_w
+        top, left = r * dh - ph, s * dw - pw                # input pixel of output (0, 0)
         ho_low, ho_high = _valid_range(top, sh, height, out_h)
         wo_low, wo_high = _valid_range(left, sw, width, out_w)
+        reads_padding = ho_low > 0 or ho_high < out_h or wo_low > 0 or wo_high < out_w
         for n in range(batch):
-            stripe = cols[c, r, s, n]               # (Ho, Wo)
-            image = x[n, c]                         # (H, W)
-            stripe[:ho_low] = 0                     # rows that read the top/bottom padding
-            stripe[ho_high:] = 0
+            image = (n * channels + c) * pixels             # offset of x[n, c, 0, 0]
+            start = (row * batch + n) * stripe              # offset of cols[c, r, s, n, 0, 0]
+            if reads_padding:
+                # zero the whole stripe and let the copies overwrite its inside: cheaper
+                # than zeroing the padded ends of every output row one by one
+                cols_flat[start:start + stripe] = 0
             for ho in range(ho_low, ho_high):
-                source = image[ho * sh + top]
-                target = stripe[ho]
-                target[:wo_low] = 0                 # columns that read the left/right padding
-                target[wo_high:] = 0
-                for wo in range(wo_low, wo_high):
-                    target[wo] = source[wo * sw + left]
+                _copy_strided(cols_flat, start + ho * out_w + wo_low,
+                              x_flat, image + (ho * sh + top) * width + wo_low * sw + left,
+                              sw, wo_high - wo_low)
 
 
 def im2col(x, kernel_size, stride, padding, dilation):
@@ -95,11 +120,13 @@ def im2col(x, kernel_size, stride, padding, dilation):
 def _col2im_njit(cols, dx, sh, sw, ph, pw, dh, dw):
     channels, kernel_h, kernel_w, batch, out_h, out_w = cols.shape
     height, width = dx.shape[2:]
+    pixels, stripe = height * width, out_h * out_w
+    cols_flat, dx_flat = cols.reshape(-1), dx.reshape(-1)
     # one (n, c) image plane per iteration: the plane stays in cache while taps pile up
     for plane in numba.prange(batch * channels):
-        n, c = divmod(plane, channels)
-        image = dx[n, c]
-        image[:] = 0
+        n, c = plane // channels, plane % channels
+        image = plane * pixels                              # offset of dx[n, c, 0, 0]
+        dx_flat[image:image + pixels] = 0
         # taps in (r, s) order, as the reference adds them, so the sums round the same way
         for r in range(kernel_h):
             top = r * dh - ph
@@ -107,13 +134,11 @@ def _col2im_njit(cols, dx, sh, sw, ph, pw, dh, dw):
             for s in range(kernel_w):
                 left = s * dw - pw
                 wo_low, wo_high = _valid_range(left, sw, width, out_w)
-                stripe = cols[c, r, s, n]
+                start = (((c * kernel_h + r) * kernel_w + s) * batch + n) * stripe
                 for ho in range(ho_low, ho_high):
-                    target = image[ho * sh + top]
-                    source = stripe[ho]
                     # overlapping windows hit the same pixel, so this must be +=, never =
-                    for wo in range(wo_low, wo_high):
-                        target[wo * sw + left] += source[wo]
+                    _add_strided(dx_flat, image + (ho * sh + top) * width + wo_low * sw + left, sw,
+                                 cols_flat, start + ho * out_w + wo_low, 1, wo_high - wo_low)
 
 
 def col2im(cols, x_shape, kernel_size, stride, padding, dilation):
@@ -136,24 +161,27 @@ def col2im(cols, x_shape, kernel_size, stride, padding, dilation):
 def _max_pool2d_forward_njit(x, out, argmax, kernel_h, kernel_w, sh, sw, ph, pw):
     batch, channels, height, width = x.shape
     out_h, out_w = out.shape[2:]
+    x_flat, out_flat, argmax_flat = x.reshape(-1), out.reshape(-1), argmax.reshape(-1)
     for plane in numba.prange(batch * channels):
-        n, c = divmod(plane, channels)
-        image = x[n, c]
         for ho in range(out_h):
             top = ho * sh - ph
             # only taps inside the image: padding is -inf and can never win
             r_low, r_high = max(0, -top), min(kernel_h, height - top)
             for wo in range(out_w):
                 left = wo * sw - pw
-                s_low, s_high = max(0, -left), min(kernel_w, width - left)
+                s_low = max(0, -left)                       # (s_high >= s_low: unsigned below)
+                s_high = max(s_low, min(kernel_w, width - left))
                 best, best_tap = -np.inf, 0
                 for r in range(r_low, r_high):
-                    for s in range(s_low, s_high):
-                        value = image[top + r, left + s]
+                    # offset of x[n, c, top + r, left]
+                    row = np.uint64((plane * height + top + r) * width + left)
+                    for s in range(np.uint64(s_low), np.uint64(s_high)):
+                        value = x_flat[row + s]
                         if value > best:            # strict: ties keep the earlier tap
-                            best, best_tap = value, r * kernel_w + s
-                out[n, c, ho, wo] = best
-                argmax[n, c, ho, wo] = best_tap
+                            best, best_tap = value, r * kernel_w + np.int64(s)
+                index = (plane * out_h + ho) * out_w + wo
+                out_flat[index] = best
+                argmax_flat[index] = best_tap
 
 
 def max_pool2d_forward(x, kernel_size, stride, padding):
@@ -174,19 +202,26 @@ def max_pool2d_forward(x, kernel_size, stride, padding):
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
-def _max_pool2d_backward_njit(grad_out, argmax, dx, kernel_w, sh, sw, ph, pw):
+def _max_pool2d_backward_njit(grad_out, argmax, dx, kernel_h, kernel_w, sh, sw, ph, pw):
     batch, channels, out_h, out_w = grad_out.shape
     height, width = dx.shape[2:]
+    grad_flat, argmax_flat, dx_flat = grad_out.reshape(-1), argmax.reshape(-1), dx.reshape(-1)
+    # tap number r*S + s -> (r, s), looked up: an integer division per output costs more
+    tap_row = np.empty(kernel_h * kernel_w, dtype=np.int64)
+    tap_col = np.empty(kernel_h * kernel_w, dtype=np.int64)
+    for tap in range(kernel_h * kernel_w):
+        tap_row[tap], tap_col[tap] = tap // kernel_w, tap % kernel_w
     for plane in numba.prange(batch * channels):
-        n, c = divmod(plane, channels)
-        image = dx[n, c]
-        image[:] = 0
+        image = plane * height * width                      # offset of dx[n, c, 0, 0]
+        dx_flat[image:image + height * width] = 0
         for ho in range(out_h):
-            for wo in range(out_w):
-                r, s = divmod(argmax[n, c, ho, wo], kernel_w)
-                h, w = ho * sh - ph + r, wo * sw - pw + s
+            line = np.uint64((plane * out_h + ho) * out_w)  # offset of grad_out[n, c, ho, 0]
+            for wo in range(np.uint64(out_w)):
+                tap = np.uint64(argmax_flat[line + wo])
+                h = ho * sh - ph + tap_row[tap]
+                w = np.int64(wo) * sw - pw + tap_col[tap]
                 if 0 <= h < height and 0 <= w < width:      # a padding winner has no pixel
-                    image[h, w] += grad_out[n, c, ho, wo]
+                    dx_flat[np.uint64(image + h * width + w)] += grad_flat[line + wo]
 
 
 def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, padding):
@@ -199,7 +234,7 @@ def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, padding)
     dx = np.empty(tuple(x_shape), dtype=grad_out.dtype)
     _max_pool2d_backward_njit(np.ascontiguousarray(grad_out),
                               np.ascontiguousarray(argmax, dtype=np.int32), dx,
-                              int(kernel_size[1]), *_ints(stride, padding))
+                              *_ints(kernel_size, stride, padding))
     return dx
 
 
@@ -207,21 +242,23 @@ def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, padding)
 def _avg_pool2d_forward_njit(x, out, kernel_h, kernel_w, sh, sw, ph, pw):
     batch, channels, height, width = x.shape
     out_h, out_w = out.shape[2:]
-    window = x.dtype.type(kernel_h * kernel_w)     # padding counts in the divisor
+    window = x.dtype.type(kernel_h * kernel_w)              # padding counts in the divisor
+    x_flat, out_flat = x.reshape(-1), out.reshape(-1)
     for plane in numba.prange(batch * channels):
-        n, c = divmod(plane, channels)
-        image = x[n, c]
+        image = plane * height * width                      # offset of x[n, c, 0, 0]
         for ho in range(out_h):
+            line = (plane * out_h + ho) * out_w             # offset of out[n, c, ho, 0]
+            out_flat[line:line + out_w] = 0
             top = ho * sh - ph
-            r_low, r_high = max(0, -top), min(kernel_h, height - top)
-            for wo in range(out_w):
-                left = wo * sw - pw
-                s_low, s_high = max(0, -left), min(kernel_w, width - left)
-                total = x.dtype.type(0)             # sum in x's dtype, as the reference
-                for r in range(r_low, r_high):      # padded taps add zero: skip them
-                    for s in range(s_low, s_high):
-                        total += image[top + r, left + s]
-                out[n, c, ho, wo] = total / window
+            # a whole output row gains one tap at a time, in (r, s) order like the
+            # reference; padded taps would add zero, so they are skipped
+            for r in range(max(0, -top), min(kernel_h, height - top)):
+                for s in range(kernel_w):
+                    wo_low, wo_high = _valid_range(s - pw, sw, width, out_w)
+                    _add_strided(out_flat, line + wo_low, 1,
+                                 x_flat, image + (top + r) * width + wo_low * sw + s - pw, sw,
+                                 wo_high - wo_low)
+            out_flat[line:line + out_w] /= window
 
 
 def avg_pool2d_forward(x, kernel_size, stride, padding):
@@ -243,19 +280,20 @@ def _avg_pool2d_backward_njit(grad_out, dx, kernel_h, kernel_w, sh, sw, ph, pw):
     batch, channels, out_h, out_w = grad_out.shape
     height, width = dx.shape[2:]
     window = grad_out.dtype.type(kernel_h * kernel_w)
+    grad_flat, dx_flat = grad_out.reshape(-1), dx.reshape(-1)
     for plane in numba.prange(batch * channels):
-        n, c = divmod(plane, channels)
-        image, grad = dx[n, c], grad_out[n, c]
-        image[:] = 0
-        for r in range(kernel_h):                   # (r, s) order, as the reference adds
-            top = r - ph
-            ho_low, ho_high = _valid_range(top, sh, height, out_h)
+        image = plane * height * width                      # offset of dx[n, c, 0, 0]
+        dx_flat[image:image + height * width] = 0
+        start = plane * out_h * out_w
+        share = grad_flat[start:start + out_h * out_w] / window   # what each tap receives
+        for r in range(kernel_h):                           # (r, s) order, as the reference adds
+            ho_low, ho_high = _valid_range(r - ph, sh, height, out_h)
             for s in range(kernel_w):
-                left = s - pw
-                wo_low, wo_high = _valid_range(left, sw, width, out_w)
+                wo_low, wo_high = _valid_range(s - pw, sw, width, out_w)
                 for ho in range(ho_low, ho_high):
-                    for wo in range(wo_low, wo_high):
-                        image[ho * sh + top, wo * sw + left] += grad[ho, wo] / window
+                    pixel = image + (ho * sh + r - ph) * width + wo_low * sw + s - pw
+                    _add_strided(dx_flat, pixel, sw,
+                                 share, ho * out_w + wo_low, 1, wo_high - wo_low)
 
 
 def avg_pool2d_backward(grad_out, x_shape, kernel_size, stride, padding):
@@ -272,55 +310,42 @@ def avg_pool2d_backward(grad_out, x_shape, kernel_size, stride, padding):
 
 
 # --------------------------------------------------------------------------- batch norm
-@numba.njit(cache=True)
-def _shifted_sums(values, shift):
-    """sum(v - shift) and sum((v - shift)^2) over a 1-D array, in float64.
-
-    Four partial sums per total: one running sum would wait on every add's latency,
-    four independent ones keep the adder busy (and fix the rounding order ourselves).
-    """
-    sums = np.zeros(4)
-    squares = np.zeros(4)
-    quads = values.size // 4
-    for i in range(quads):
-        for lane in range(4):
-            d = np.float64(values[4 * i + lane]) - shift
-            sums[lane] += d
-            squares[lane] += d * d
-    for i in range(4 * quads, values.size):
-        d = np.float64(values[i]) - shift
-        sums[0] += d
-        squares[0] += d * d
-    return sums.sum(), squares.sum()
-
-
 @numba.njit(parallel=True, cache=True, fastmath=False)
 def _batch_norm_forward_train_njit(x, weight, bias, eps, y, mean, var, inv_std):
     batch, channels, plane_size = x.shape           # x, y arrive as (N, C, H*W)
+    size = np.uint64(plane_size)
     for c in numba.prange(channels):
-        # 1) one pass: each plane's shifted sums, merged into the running statistics with
-        #    Chan's formula -- stable in float64 even when |mean| >> std
-        count, running_mean, squared_deviations = 0, 0.0, 0.0
-        for n in range(batch):
+        # 1) one pass over the data: per pixel position i, float64 sums of d = x - shift
+        #    and d^2, shifted by sample 0's value at i (which adds d = 0, hence n from 1).
+        #    A shift inside the data keeps sum(d^2) - sum(d)^2/N from cancelling the way
+        #    sum(x^2) - sum(x)^2/N does when |mean| >> std.
+        first = x[0, c]
+        sums, squares = np.zeros(plane_size), np.zeros(plane_size)
+        for n in range(1, batch):
             plane = x[n, c]
-            shift = np.float64(plane[0])            # any value near the data; avoids cancellation
-            sum_d, sum_d2 = _shifted_sums(plane, shift)
-            plane_mean = shift + sum_d / plane_size
-            plane_squared_deviations = sum_d2 - sum_d * sum_d / plane_size
-            total = count + plane_size
-            delta = plane_mean - running_mean
-            running_mean += delta * plane_size / total
-            squared_deviations += plane_squared_deviations + delta * delta * count * plane_size / total
-            count = total
-        mean[c] = running_mean
-        var[c] = squared_deviations / count         # biased, as the reference
+            for i in range(size):
+                d = np.float64(plane[i]) - np.float64(first[i])
+                sums[i] += d
+                squares[i] += d * d
+        # 2) merge the H*W positions (each holds N values): the channel mean is the mean of
+        #    their means; squared deviations add up, plus N*(position mean - mean)^2 each
+        total = 0.0
+        for i in range(size):
+            total += np.float64(first[i]) + sums[i] / batch
+        channel_mean = total / plane_size
+        deviations = 0.0
+        for i in range(size):
+            spread = np.float64(first[i]) + sums[i] / batch - channel_mean
+            deviations += squares[i] - sums[i] * sums[i] / batch + batch * spread * spread
+        mean[c] = channel_mean
+        var[c] = deviations / (batch * plane_size)  # biased, as the reference
         inv_std[c] = 1.0 / math.sqrt(var[c] + eps)
-        # 2) fused normalize-scale-shift, in x's dtype like the reference
-        center, scale, shift_out = mean[c], inv_std[c] * weight[c], bias[c]
+        # 3) fused normalize-scale-shift, in x's dtype like the reference
+        center, scale, shift = mean[c], inv_std[c] * weight[c], bias[c]
         for n in range(batch):
             source, target = x[n, c], y[n, c]
-            for i in range(plane_size):
-                target[i] = (source[i] - center) * scale + shift_out
+            for i in range(size):
+                target[i] = (source[i] - center) * scale + shift
 
 
 def batch_norm_forward_train(x, weight, bias, eps):
@@ -341,45 +366,32 @@ def batch_norm_forward_train(x, weight, bias, eps):
     return y.reshape(x.shape), mean, var, inv_std
 
 
-@numba.njit(cache=True)
-def _gradient_sums(grad, values, center):
-    """sum(dy) and sum(dy * (x - center)) over two 1-D arrays, in float64, four partial sums each."""
-    sums = np.zeros(4)
-    products = np.zeros(4)
-    quads = grad.size // 4
-    for i in range(quads):
-        for lane in range(4):
-            g = np.float64(grad[4 * i + lane])
-            sums[lane] += g
-            products[lane] += g * (np.float64(values[4 * i + lane]) - center)
-    for i in range(4 * quads, grad.size):
-        g = np.float64(grad[i])
-        sums[0] += g
-        products[0] += g * (np.float64(values[i]) - center)
-    return sums.sum(), products.sum()
-
-
 @numba.njit(parallel=True, cache=True, fastmath=False)
 def _batch_norm_backward_njit(grad_out, x, mean, inv_std, weight, dx, dweight, dbias):
     batch, channels, plane_size = x.shape           # all (N, C, H*W)
-    count = x.dtype.type(batch * plane_size)        # M in x's dtype, so step 2 stays in it
+    size = np.uint64(plane_size)
+    count = x.dtype.type(batch * plane_size)        # M in x's dtype: step 2 computes in it
     for c in numba.prange(channels):
-        # 1) the two reductions; dweight = inv_std * sum(dy * (x - mean)) = sum(dy * x_hat)
-        sum_dy, sum_dy_centered = 0.0, 0.0
+        # 1) the two reductions, per pixel position first (float64), then over positions;
+        #    dweight = inv_std * sum(dy * (x - mean)) = sum(dy * x_hat)
+        center64 = np.float64(mean[c])
+        sums, products = np.zeros(plane_size), np.zeros(plane_size)
         for n in range(batch):
-            plane_dy, plane_products = _gradient_sums(grad_out[n, c], x[n, c], np.float64(mean[c]))
-            sum_dy += plane_dy
-            sum_dy_centered += plane_products
-        dbias[c] = sum_dy
-        dweight[c] = sum_dy_centered * np.float64(inv_std[c])
+            grad, source = grad_out[n, c], x[n, c]
+            for i in range(size):
+                g = np.float64(grad[i])
+                sums[i] += g
+                products[i] += g * (np.float64(source[i]) - center64)
+        dbias[c] = sums.sum()
+        dweight[c] = products.sum() * np.float64(inv_std[c])
         # 2) dx = weight * inv_std / M * (M*dy - dbias - x_hat * dweight), in x's dtype
-        center, std_scale, d_w, d_b = mean[c], inv_std[c], dweight[c], dbias[c]
+        center, std_scale, d_weight, d_bias = mean[c], inv_std[c], dweight[c], dbias[c]
         factor = weight[c] * std_scale / count
         for n in range(batch):
             source, grad, target = x[n, c], grad_out[n, c], dx[n, c]
-            for i in range(plane_size):
+            for i in range(size):
                 x_hat = (source[i] - center) * std_scale
-                target[i] = factor * (count * grad[i] - d_b - x_hat * d_w)
+                target[i] = factor * (count * grad[i] - d_bias - x_hat * d_weight)
 
 
 def batch_norm_backward(grad_out, x, mean, inv_std, weight):
@@ -405,8 +417,9 @@ def batch_norm_backward(grad_out, x, mean, inv_std, weight):
 # --------------------------------------------------------------------------- relu
 @numba.njit(parallel=True, cache=True, fastmath=False)
 def _relu_forward_njit(x, out):
+    zero = x.dtype.type(0)
     for i in numba.prange(x.size):
-        out[i] = 0 if x[i] < 0 else x[i]            # NaN passes through, as np.maximum
+        out[i] = zero if x[i] < 0 else x[i]         # NaN passes through, as np.maximum
 
 
 def relu_forward(x):
@@ -419,8 +432,9 @@ def relu_forward(x):
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
 def _relu_backward_njit(grad_out, out, dx):
+    zero = grad_out.dtype.type(0)
     for i in numba.prange(grad_out.size):
-        dx[i] = grad_out[i] if out[i] > 0 else 0
+        dx[i] = grad_out[i] if out[i] > 0 else zero
 
 
 def relu_backward(grad_out, out):
