@@ -257,12 +257,13 @@ def time_cold_start():
 def plot(rows, path):
     """Bar chart: time relative to PyTorch (lower is better), one panel per op."""
     import matplotlib
+    import matplotlib.ticker
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     ops = list(dict.fromkeys(r["op"] for r in rows))
     implementations = [i for i in dict.fromkeys(r["implementation"] for r in rows) if not i.startswith("torch")]
-    figure, axes = plt.subplots(len(ops), 1, figsize=(10, 2.6 * len(ops)), squeeze=False)
+    figure, axes = plt.subplots(len(ops), 1, figsize=(10, 2.9 * len(ops)), squeeze=False)
     for axis, op in zip(axes[:, 0], ops):
         shapes = list(dict.fromkeys(r["shape"] for r in rows if r["op"] == op))
         width = 0.8 / len(implementations)
@@ -271,9 +272,13 @@ def plot(rows, path):
                             and r["implementation"] == implementation), np.nan) for s in shapes]
             axis.bar(np.arange(len(shapes)) + i * width, ratios, width, label=implementation)
         axis.axhline(1.0, color="black", linewidth=1, linestyle="--", label="PyTorch")
-        axis.set_xticks(np.arange(len(shapes)) + 0.4 - width / 2, shapes, fontsize=7)
+        axis.set_xticks(np.arange(len(shapes)) + 0.4 - width / 2, shapes, fontsize=7,
+                        rotation=15, ha="right")
         axis.set_ylabel("time / PyTorch")
         axis.set_yscale("log")
+        axis.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        axis.yaxis.set_minor_locator(matplotlib.ticker.LogLocator(subs=(0.2, 0.5)))
+        axis.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
         axis.set_title(op, fontsize=9)
         axis.legend(fontsize=7, ncol=len(implementations) + 1)
     figure.tight_layout()
@@ -285,7 +290,12 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per case (the median is reported)")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch CPU threads")
     parser.add_argument("--out", default="benchmarks/results", help="folder for kernels.json and kernels.png")
+    parser.add_argument("--replot", action="store_true", help="only redraw kernels.png from kernels.json")
     args = parser.parse_args(argv)
+    if args.replot:
+        out = pathlib.Path(args.out)
+        plot(json.loads((out / "kernels.json").read_text())["kernels"], out / "kernels.png")
+        return
     torch.set_num_threads(args.threads)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -4,9 +4,9 @@ Both train ResNet-20 (option A shortcuts, 1 input channel, 10 classes) on the 4,
 MNIST-5k training digits, batch 128, SGD lr 0.1 momentum 0.9 weight decay 1e-4, fed the
 very same NumPy batches, with the same number of threads (``--threads`` applies to PyTorch,
 numba and NumPy's BLAS alike).  Each side first runs a few warm-up batches (numba
-compiles its kernels then), then whole epochs are timed; the best epoch counts.
+compiles its kernels then), then whole epochs are timed; the median epoch counts.
 
-    python benchmarks/bench_training.py                 # numba backend, 1 timed epoch
+    python benchmarks/bench_training.py                 # numba backend, 3 timed epochs
     python benchmarks/bench_training.py --backend numpy --epochs 2
 
 Prints a table and writes ``--out`` (JSON) with the machine, the versions and the times.
@@ -14,7 +14,10 @@ Prints a table and writes ``--out`` (JSON) with the machine, the versions and th
 import argparse
 import json
 import os
+import pathlib
 import platform
+import statistics
+import sys
 import time
 
 import numba
@@ -27,52 +30,10 @@ from tinyres import data, models
 from tinyres.optim import SGD
 from tinyres.train import evaluate, seed_everything, train_one_epoch
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from torch_resnet import CifarResNet  # noqa: E402  -- the PyTorch twin, shared with bench_kernels
+
 RECIPE = dict(lr=0.1, momentum=0.9, weight_decay=1e-4)
-
-
-# ---------------------------------------------------------------------- the PyTorch twin
-class TorchBasicBlock(torch.nn.Module):
-    """conv3x3-bn-relu-conv3x3-bn, plus the option-A shortcut, then relu."""
-
-    def __init__(self, in_planes, planes, stride):
-        super().__init__()
-        self.conv1 = torch.nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
-        self.bn1 = torch.nn.BatchNorm2d(planes)
-        self.conv2 = torch.nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = torch.nn.BatchNorm2d(planes)
-        self.stride, self.extra_channels = stride, planes - in_planes
-
-    def forward(self, x):
-        out = torch.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        shortcut = x
-        if self.stride != 1 or self.extra_channels:
-            # Option A: subsample, then append zero channels -- no parameters.
-            shortcut = x[:, :, ::self.stride, ::self.stride]
-            shortcut = torch.nn.functional.pad(shortcut, (0, 0, 0, 0, 0, self.extra_channels))
-        return torch.relu(out + shortcut)
-
-
-class TorchCifarResNet(torch.nn.Module):
-    """He et al.'s CIFAR ResNet-(6n+2): 3 stages of n blocks, 16/32/64 channels."""
-
-    def __init__(self, depth=20, num_classes=10, in_channels=1, width=16):
-        super().__init__()
-        blocks = (depth - 2) // 6
-        self.conv1 = torch.nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
-        self.bn1 = torch.nn.BatchNorm2d(width)
-        layers, in_planes = [], width
-        for stage, planes in enumerate((width, 2 * width, 4 * width)):
-            for index in range(blocks):
-                stride = 2 if stage > 0 and index == 0 else 1
-                layers.append(TorchBasicBlock(in_planes, planes, stride))
-                in_planes = planes
-        self.layers = torch.nn.Sequential(*layers)
-        self.fc = torch.nn.Linear(in_planes, num_classes)
-
-    def forward(self, x):
-        out = self.layers(torch.relu(self.bn1(self.conv1(x))))
-        return self.fc(out.mean(dim=(2, 3)))
 
 
 def torch_epoch(model, loader, optimizer):
@@ -123,7 +84,7 @@ def timed(function, repeats):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backend", default="numba", choices=("numpy", "numba"))
-    parser.add_argument("--epochs", type=int, default=1, help="timed epochs per framework")
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs per framework (the median counts)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2,
                         help="threads for both: torch.set_num_threads, numba and BLAS")
@@ -150,7 +111,7 @@ def main():
     ours_accuracy = evaluate(model, test_loader)["accuracy"]
 
     torch.manual_seed(0)
-    twin = TorchCifarResNet(depth=20, num_classes=10, in_channels=1)
+    twin = CifarResNet(depth=20, num_classes=10, in_channels=1)
     torch_optimizer = torch.optim.SGD(twin.parameters(), **RECIPE)
     torch_epoch(twin, Limited(loader, args.warmup_batches), torch_optimizer)
     theirs = timed(lambda: torch_epoch(twin, loader, torch_optimizer), args.epochs)
@@ -166,19 +127,19 @@ def main():
         "recipe": RECIPE,
         "backend": args.backend,
         "threads": args.threads,
-        "epoch_seconds": {"tinyres": min(ours), "torch": min(theirs)},
+        "epoch_seconds": {"tinyres": statistics.median(ours), "torch": statistics.median(theirs)},
         "all_epoch_seconds": {"tinyres": ours, "torch": theirs},
         "eval_seconds": {"tinyres": ours_eval, "torch": theirs_eval},
         "test_accuracy_after_timed_epochs": {"tinyres": ours_accuracy, "torch": theirs_accuracy},
-        "ratio_tinyres_over_torch": min(ours) / min(theirs),
+        "ratio_tinyres_over_torch": statistics.median(ours) / statistics.median(theirs),
         "machine": {"cpu_count": os.cpu_count(), "processor": platform.processor(),
                     "python": platform.python_version(), "numpy": np.__version__,
                     "torch": torch.__version__},
     }
     print(f"{'':>10} {'epoch (s)':>10} {'eval (s)':>9} {'test acc':>9}")
-    print(f"{'tinyres':>10} {min(ours):10.2f} {ours_eval:9.2f} {100 * ours_accuracy:8.2f}%"
+    print(f"{'tinyres':>10} {statistics.median(ours):10.2f} {ours_eval:9.2f} {100 * ours_accuracy:8.2f}%"
           f"   ({args.backend} backend)")
-    print(f"{'torch':>10} {min(theirs):10.2f} {theirs_eval:9.2f} {100 * theirs_accuracy:8.2f}%"
+    print(f"{'torch':>10} {statistics.median(theirs):10.2f} {theirs_eval:9.2f} {100 * theirs_accuracy:8.2f}%"
           f"   ({args.threads} threads)")
     print(f"tinyres / torch: {result['ratio_tinyres_over_torch']:.2f}x per training epoch")
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
