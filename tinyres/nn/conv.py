@@ -1,5 +1,4 @@
 """``Conv2d``: a learned 2-D convolution layer (weights + optional bias) around ``F.conv2d``."""
-import math
 import numbers
 
 from .. import functional as F
@@ -46,10 +45,7 @@ class Conv2d(Module):
 
     def reset_parameters(self):
         """PyTorch's default: kaiming_uniform_(a=sqrt(5)), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1 / math.sqrt(init.fan_in_and_fan_out(self.weight.shape)[0])
-            init.uniform_(self.bias, -bound, bound)
+        init.layer_default_(self.weight, self.bias)
 
     def forward(self, input):
         if getattr(input, "ndim", None) == 4 and input.shape[1] != self.in_channels:

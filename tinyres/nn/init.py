@@ -136,3 +136,15 @@ def zeros_(tensor):
 def ones_(tensor):
     """Fill in place with 1 (batch norm's weight)."""
     return constant_(tensor, 1.0)
+
+
+def layer_default_(weight, bias=None, generator=None):
+    """PyTorch's default initialization of a Conv2d or Linear layer, in place.
+
+    weight ~ kaiming_uniform_(a=sqrt(5)), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in));
+    bias   ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with the weight's fan_in.
+    """
+    kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
+    if bias is not None:
+        bound = 1 / math.sqrt(fan_in_and_fan_out(weight.shape)[0])
+        uniform_(bias, -bound, bound, generator=generator)
