@@ -20,10 +20,8 @@ import statistics
 import sys
 import time
 
-import numba
 import numpy as np
 import torch
-from threadpoolctl import threadpool_limits
 
 import tinyres as tr
 from tinyres import data, models
@@ -95,8 +93,7 @@ def main():
 
     tr.set_backend(args.backend)
     torch.set_num_threads(args.threads)
-    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
-    threadpool_limits(limits=args.threads)  # NumPy's BLAS, used by tinyres's convolutions
+    tr.set_num_threads(args.threads)   # numba, the BLAS and the convolution's workers
     train, test = data.mnist5k()
     normalize = data.Normalize(*data.channel_mean_std(train))
     loader = data.DataLoader(train, args.batch_size, shuffle=True, seed=0, transform=normalize)

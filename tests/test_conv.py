@@ -80,3 +80,64 @@ def _ones(*shape, dtype=np.float64):
 def test_conv2d_bad_input_names_the_op_and_the_shapes(call, error, message):
     with pytest.raises(error, match="conv2d: .*" + message):
         call()
+
+
+# --------------------------------------------------------------------------- batch chunks
+@pytest.fixture
+def one_sample_chunks(monkeypatch):
+    """Make the CPU backends cut every batch into chunks of one sample."""
+    from tinyres.backend import cpu_threads
+    monkeypatch.setattr(cpu_threads, "CHUNK_BYTES", 1)
+
+
+def test_conv2d_gradcheck_in_one_sample_chunks(backend, rng, one_sample_chunks):
+    case = (5, 3, 6, 7, 4, 3, 2, 1, 1)          # an odd batch: the threads get 3 and 2 chunks
+    x, w, b, options = _make(case, np.float64, rng)
+    inputs = [tr.tensor(v, requires_grad=True) for v in (x, w, b)]
+    tr.gradcheck(lambda x, w, b: F.conv2d(x, w, b, **options), inputs)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_conv2d_in_one_sample_chunks_matches_torch(backend, rng, dtype, one_sample_chunks):
+    x, w, b, options = _make((7, 4, 9, 9, 6, 3, 1, 1, 2), dtype, rng)
+    ours = [tr.tensor(v, requires_grad=True) for v in (x, w, b)]
+    theirs = [to_torch(v, requires_grad=True) for v in (x, w, b)]
+    out, reference = F.conv2d(*ours, **options), TF.conv2d(*theirs, **options)
+    assert_close(out, reference, dtype)
+    seed = rng.standard_normal(out.shape).astype(dtype)
+    out.backward(seed)
+    reference.backward(torch.tensor(seed))
+    for mine, expected in zip(ours, theirs):
+        assert_close(mine.grad, expected.grad, dtype)
+
+
+@pytest.mark.parametrize("cpu_backend", ["numpy", "numba"])
+def test_conv2d_results_do_not_depend_on_the_thread_count(cpu_backend, rng, one_sample_chunks):
+    pytest.importorskip(cpu_backend)
+    x, w, b, options = _make((6, 3, 8, 8, 5, 3, 1, 1, 1), np.float32, rng)
+    seed = rng.standard_normal((6, 5, 8, 8)).astype(np.float32)
+    previous = tr.get_num_threads()
+    results = []
+    try:
+        for count in (1, 2, 3):
+            tr.set_num_threads(count)
+            with tr.use_backend(cpu_backend):
+                inputs = [tr.tensor(v, requires_grad=True) for v in (x, w, b)]
+                out = F.conv2d(*inputs, **options)
+                out.backward(seed)
+            results.append([out.numpy()] + [t.grad.numpy() for t in inputs])
+    finally:
+        tr.set_num_threads(previous)
+    for other in results[1:]:
+        for first, then in zip(results[0], other):
+            np.testing.assert_array_equal(first, then)   # bitwise: dW adds up in chunk order
+
+
+def test_conv2d_of_an_empty_batch_has_zero_weight_gradient(backend, rng):
+    x = tr.tensor(np.zeros((0, 3, 5, 5)), requires_grad=True)
+    w = tr.tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    out = F.conv2d(x, w, padding=1)
+    assert out.shape == (0, 4, 5, 5)
+    out.sum().backward()
+    assert x.grad.shape == (0, 3, 5, 5)
+    np.testing.assert_array_equal(w.grad.numpy(), 0)

@@ -25,8 +25,8 @@ ASSIGNMENT = NOTEBOOKS / "04_gradcheck_assignment.ipynb"
 CELL_TIMEOUT = 600            # seconds for any single cell
 EXERCISE_TAG = "exercise-"    # cells tagged exercise-<name> hold a student's answer
 SCORE_MARKER = "GRADES:"
-THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                    "MKL_NUM_THREADS")
+THREAD_VARIABLES = ("TINYRES_NUM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS",
+                    "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _execute(notebook, folder):

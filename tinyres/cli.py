@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from . import backend
+from .backend.cpu_threads import set_num_threads
 from .experiments import SCHEDULES, Recipe, build_model, degradation, run
 from .train import TrainingDiverged, best_epoch
 
@@ -39,8 +40,9 @@ def _add_backend(parser, default=None):
                         help="array library running the kernels (default: "
                              f"{default or 'the TINYRES_BACKEND variable, else numba'})")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="CPU threads for numba and BLAS (default: all cores); 1 is "
-                             "often fastest on a machine busy with other work")
+                        help="CPU threads for numba, BLAS and the convolution (default: "
+                             "TINYRES_NUM_THREADS, else all cores); fewer is often "
+                             "faster on a machine busy with other work")
 
 
 def _add_recipe(parser, epochs=DEFAULTS.epochs):
@@ -148,29 +150,9 @@ def _select_backend(args):
     if args.backend is not None:
         backend.set_backend(args.backend)
     if args.threads is not None:
-        _limit_threads(args.threads)
-
-
-def _limit_threads(count):
-    """Use ``count`` threads in numba's kernels and in the BLAS matrix products.
-
-    Threads that wait for a core held by another process stall every parallel
-    kernel, so on a shared machine fewer threads can be many times faster.
-    """
-    if count < 1:
-        raise ValueError(f"--threads must be >= 1, got {count}")
-    try:
-        import numba
-        numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
-    except ImportError:
-        pass
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        print("tinyres: threadpoolctl is not installed, so the BLAS thread count stays as "
-              "it is; set OPENBLAS_NUM_THREADS before starting Python instead", file=sys.stderr)
-        return
-    threadpool_limits(limits=count)
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        set_num_threads(args.threads)
 
 
 def command_train(args):

@@ -12,12 +12,17 @@ backend (numpy or numba); arrays in GPU memory always run on the cupy kernels.
 
 The default is ``numba`` when it imports, else ``numpy``; the ``TINYRES_BACKEND``
 environment variable overrides that default.
+
+Importing this module also asks glibc to reuse freed memory rather than return it to
+the operating system (``cpu_memory.py`` says why; ``TINYRES_MALLOC=system`` opts out).
 """
 import contextlib
 import importlib
 import os
 
 import numpy as np
+
+from .cpu_memory import reuse_freed_memory
 
 BACKEND_NAMES = ("numpy", "numba", "cupy")
 CPU_BACKENDS = ("numpy", "numba")
@@ -164,3 +169,7 @@ def to_device(array, device):
     if reason is not None:
         raise BackendUnavailableError(f"to('cuda'): {reason}")
     return importlib.import_module("cupy").asarray(array)
+
+
+# once per process, on import: see cpu_memory.py
+MALLOC_REUSES_FREED_MEMORY = reuse_freed_memory()

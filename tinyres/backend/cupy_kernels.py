@@ -40,6 +40,20 @@ def _output_hw(height, width, kernel_size, stride, padding, dilation=(1, 1)):
             conv_output_size(width, kernel_size[1], stride[1], padding[1], dilation[1]))
 
 
+def chunk_size(batch, bytes_per_sample):
+    """The convolution's batch chunk: the whole batch, since a GPU wants the largest launches."""
+    return batch
+
+
+def map_chunks(work, batch, chunk):
+    """Call ``work(start, stop)`` for each chunk of ``range(batch)`` in turn; results in chunk order.
+
+    The CPU backends spread the chunks over threads (``cpu_threads``); a GPU already runs
+    each kernel on all its cores, so here the chunks simply run one after another.
+    """
+    return [work(start, min(start + chunk, batch)) for start in range(0, batch, chunk)]
+
+
 def _ints(*pairs):
     """Flatten 2-tuples into plain Python ints, the kernels' ``int32`` scalar arguments."""
     return tuple(int(value) for pair in pairs for value in pair)

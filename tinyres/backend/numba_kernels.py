@@ -2,8 +2,10 @@
 
 Each public function is a thin wrapper -- output shape, allocation, one call of an
 ``_njit`` function holding the loops -- so it reads line by line against its NumPy twin.
-``numba.prange`` splits the outermost independent axis (a column row, an image plane or a
-channel) over the cores; no two iterations write the same element, so no locks.  Padding
+``numba.prange`` splits the outermost independent axis (an image plane or a channel) over
+the cores; no two iterations write the same element, so no locks.  im2col and col2im are
+the exception: they run single-threaded on one chunk of the batch each, from several
+threads at once (see ``cpu_threads``).  Padding
 is never materialized: loops visit only the positions whose input pixel is inside the image.
 Letters as in ``numpy_kernels``: N batch, C channels, H x W input, R x S kernel, Ho x Wo
 output, sh/sw strides, ph/pw paddings, dh/dw dilations.
@@ -34,6 +36,7 @@ import numpy as np
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
 
+from .cpu_threads import chunk_size, map_chunks   # the convolution's batch chunks, as numpy's
 from .numpy_kernels import _output_hw       # the same (Ho, Wo) formula, defined once
 
 xp = np
@@ -75,14 +78,16 @@ def _add_strided(target, target_start, target_step, source, source_start, source
 
 
 # --------------------------------------------------------------------------- im2col
-@numba.njit(parallel=True, cache=True, fastmath=False)
+# im2col and col2im run on one core and release the GIL: the convolution calls them from
+# several threads at once, one chunk of the batch each (see ``cpu_threads``).
+@numba.njit(nogil=True, cache=True, fastmath=False)
 def _im2col_njit(x, cols, sh, sw, ph, pw, dh, dw):
     batch, channels, height, width = x.shape
     _, kernel_h, kernel_w, _, out_h, out_w = cols.shape
     pixels, stripe = height * width, out_h * out_w
     x_flat, cols_flat = x.reshape(-1), cols.reshape(-1)     # offsets below are plain integers
     # one column row (c, r, s) per iteration: each row is a contiguous N*Ho*Wo stripe
-    for row in numba.prange(channels * kernel_h * kernel_w):
+    for row in range(channels * kernel_h * kernel_w):
         c, tap = row // (kernel_h * kernel_w), row % (kernel_h * kernel_w)
         r, s = tap // kernel_w, tap % kernel_w
         top, left = r * dh - ph, s * dw - pw                # input pixel of output (0, 0)
@@ -116,14 +121,14 @@ def im2col(x, kernel_size, stride, padding, dilation):
     return cols.reshape(channels * kernel_size[0] * kernel_size[1], -1)
 
 
-@numba.njit(parallel=True, cache=True, fastmath=False)
+@numba.njit(nogil=True, cache=True, fastmath=False)
 def _col2im_njit(cols, dx, sh, sw, ph, pw, dh, dw):
     channels, kernel_h, kernel_w, batch, out_h, out_w = cols.shape
     height, width = dx.shape[2:]
     pixels, stripe = height * width, out_h * out_w
     cols_flat, dx_flat = cols.reshape(-1), dx.reshape(-1)
     # one (n, c) image plane per iteration: the plane stays in cache while taps pile up
-    for plane in numba.prange(batch * channels):
+    for plane in range(batch * channels):
         n, c = plane // channels, plane % channels
         image = plane * pixels                              # offset of dx[n, c, 0, 0]
         dx_flat[image:image + pixels] = 0

@@ -7,6 +7,14 @@ the sum is the matrix product ``W @ cols`` (K, N*Ho*Wo).  Backward reuses the sa
 two matrices:
 
     dW = dY @ cols^T,    dcols = W^T @ dY,    dx = col2im(dcols),    db = sum over n, ho, wo of dY
+
+Every sample's columns are independent, so the batch is processed in chunks of a few
+samples (``kernels.chunk_size``), which the CPU backends spread over their cores
+(``kernels.map_chunks``; see ``backend/cpu_threads.py`` for why this is several times
+faster than one batch-sized GEMM).  Backward computes each chunk's columns again
+instead of keeping the whole (C*R*S, N*Ho*Wo) matrix from forward: recomputing a chunk
+that stays in cache is cheaper than reading a matrix of tens of megabytes back from
+memory, and it frees that memory.  dW is the sum of the chunks' dW, added in chunk order.
 """
 from ..autograd import Function
 from ..backend import kernels_for
@@ -20,42 +28,67 @@ class Conv2d(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation):
         kernels = kernels_for(x, weight, bias, op="conv2d")
+        xp = kernels.xp
         out_channels, _, kernel_h, kernel_w = weight.shape
         batch, _, height, width = x.shape
         out_h = conv_output_size(height, kernel_h, stride[0], padding[0], dilation[0])
         out_w = conv_output_size(width, kernel_w, stride[1], padding[1], dilation[1])
+        geometry = ((kernel_h, kernel_w), stride, padding, dilation)
+        w_matrix = weight.reshape(out_channels, -1)                    # (K, C*R*S)
+        out = xp.empty((batch, out_channels, out_h, out_w), dtype=x.dtype)
 
-        cols = kernels.im2col(x, (kernel_h, kernel_w), stride, padding, dilation)
-        out = weight.reshape(out_channels, -1) @ cols                  # (K, N*Ho*Wo)
-        out = out.reshape(out_channels, batch, out_h, out_w).transpose(1, 0, 2, 3)
-        out = kernels.xp.ascontiguousarray(out)                        # (N, K, Ho, Wo)
+        def forward_chunk(start, stop):
+            cols = kernels.im2col(x[start:stop], *geometry)             # (C*R*S, n*Ho*Wo)
+            out_matrix = w_matrix @ cols                                # (K, n*Ho*Wo)
+            out[start:stop] = out_matrix.reshape(out_channels, stop - start, out_h, out_w) \
+                .transpose(1, 0, 2, 3)                                  # (n, K, Ho, Wo)
+
+        chunk = kernels.chunk_size(batch, _column_bytes_per_sample(x, weight, out_h, out_w))
+        kernels.map_chunks(forward_chunk, batch, chunk)
         if bias is not None:
             out += bias.reshape(1, -1, 1, 1)
 
-        ctx.save_for_backward(cols, weight)
-        ctx.geometry = (x.shape, (kernel_h, kernel_w), stride, padding, dilation)
+        ctx.save_for_backward(x, weight)
+        ctx.geometry = geometry
+        ctx.chunk = chunk
         ctx.kernels = kernels
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        cols, weight = ctx.saved
-        x_shape, kernel_size, stride, padding, dilation = ctx.geometry
+        x, weight = ctx.saved
+        kernels, geometry = ctx.kernels, ctx.geometry
         out_channels = weight.shape[0]
-        # (N, K, Ho, Wo) -> (K, N*Ho*Wo), the layout of the forward GEMM's output
-        grad_matrix = grad.transpose(1, 0, 2, 3).reshape(out_channels, -1)
+        w_matrix = weight.reshape(out_channels, -1)                    # (K, C*R*S)
+        want_x, want_w, want_b = ctx.needs_input_grad[:3]
+        grad_x = kernels.xp.empty_like(x) if want_x else None
+        grad_weight = grad_bias = None
 
-        grad_x = grad_weight = grad_bias = None
-        if ctx.needs_input_grad[0]:
-            grad_cols = weight.reshape(out_channels, -1).T @ grad_matrix
-            grad_x = ctx.kernels.col2im(grad_cols, x_shape, kernel_size, stride, padding, dilation)
-        if ctx.needs_input_grad[1]:
+        def backward_chunk(start, stop):
+            cols = kernels.im2col(x[start:stop], *geometry)             # (C*R*S, n*Ho*Wo)
+            # (n, K, Ho, Wo) -> (K, n*Ho*Wo), the layout of W @ cols
+            grad_matrix = kernels.xp.ascontiguousarray(
+                grad[start:stop].transpose(1, 0, 2, 3)).reshape(out_channels, -1)
+            if want_x:
+                grad_cols = w_matrix.T @ grad_matrix                    # (C*R*S, n*Ho*Wo)
+                grad_x[start:stop] = kernels.col2im(grad_cols, x[start:stop].shape, *geometry)
             # dW = dY @ cols^T, computed as (cols @ dY^T)^T: the same numbers, but BLAS
-            # parallelizes a long outer dimension far better than a long inner one
-            grad_weight = (cols @ grad_matrix.T).T.reshape(weight.shape)
-        if ctx.needs_input_grad[2]:
+            # runs a long outer dimension far faster than a long inner one
+            return cols @ grad_matrix.T if want_w else None             # (C*R*S, K)
+
+        partial_dw = kernels.map_chunks(backward_chunk, x.shape[0], ctx.chunk)
+        if want_w:   # the start value keeps an empty batch's gradient a zero matrix
+            zero = kernels.xp.zeros((w_matrix.shape[1], out_channels), dtype=weight.dtype)
+            grad_weight = sum(partial_dw, zero).T.reshape(weight.shape)
+        if want_b:
             grad_bias = grad.sum(axis=(0, 2, 3))
         return grad_x, grad_weight, grad_bias, None, None, None
+
+
+def _column_bytes_per_sample(x, weight, out_h, out_w):
+    """Bytes of one sample's im2col columns: C*R*S rows of Ho*Wo numbers."""
+    _, in_channels, kernel_h, kernel_w = weight.shape
+    return in_channels * kernel_h * kernel_w * out_h * out_w * x.dtype.itemsize
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1):

@@ -1,0 +1,120 @@
+"""Run a batch through a convolution chunk by chunk, one CPU core per slice of the batch.
+
+Why not one big im2col and one big GEMM?  For the first ResNet-20 stage at batch 128 the
+column matrix is 75 MB: far larger than the caches, so im2col, the GEMM and col2im each
+stream it through main memory, and BLAS runs its skinny (16 x 131072) products at a third
+of its square-matrix speed.  Cut the batch into chunks of a few samples and each chunk's
+columns (about a megabyte) stay in one core's L2 cache from the moment im2col writes them
+until the GEMM has read them.
+
+Why threads here rather than threads inside each kernel?  When every kernel and every GEMM
+splits its own work over the cores, the cores meet and wait at the end of each one, and
+the pools of Numba and of the BLAS library hand the cores back and forth.  Instead each
+worker thread takes a contiguous slice of the chunks and runs the whole chain (im2col,
+single-threaded GEMM, col2im) on its own core.  The heavy parts -- NumPy copies, BLAS, and
+the ``nogil`` Numba kernels -- release Python's GIL, so the workers really run in parallel.
+
+Results come back in chunk order, so a sum over chunks rounds the same way however many
+threads ran it.
+"""
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from threadpoolctl import ThreadpoolController, threadpool_limits
+
+# Columns per chunk, in bytes: about one core's L2 cache (1-2 MB on current x86 cores).
+CHUNK_BYTES = 1_500_000
+
+_lock = threading.Lock()
+_num_threads = None           # None: one per available core
+_pool = None
+_blas = None
+
+
+def available_cores():
+    """How many cores this process may run on (respects taskset/cgroup affinity)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:    # macOS and Windows have no sched_getaffinity
+        return os.cpu_count() or 1
+
+
+def set_num_threads(count):
+    """Use ``count`` CPU threads everywhere: Numba's kernels, the BLAS, and the conv workers.
+
+    Threads that wait for a core held by another process stall every parallel kernel, so
+    on a shared machine fewer threads can be many times faster.  Default: one per core.
+    """
+    global _num_threads, _pool
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ValueError(f"set_num_threads: count must be an integer >= 1, got {count!r}")
+    try:
+        # numba_kernels picks Numba's threading layer, which must happen before Numba
+        # starts its threads -- and set_num_threads starts them
+        from . import numba_kernels
+        numba = numba_kernels.numba
+        numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:       # the numpy backend alone needs no numba
+        pass
+    threadpool_limits(limits=count, user_api="blas")
+    with _lock:
+        _num_threads = count
+        if _pool is not None:
+            _pool.shutdown(wait=True)
+            _pool = None
+
+
+def get_num_threads():
+    """The number of worker threads :func:`map_chunks` uses.
+
+    Until :func:`set_num_threads` is called: ``TINYRES_NUM_THREADS`` from the environment
+    if it is set, else one per available core.
+    """
+    if _num_threads is not None:
+        return _num_threads
+    requested = os.environ.get("TINYRES_NUM_THREADS", "").strip()
+    if requested:
+        if not requested.isdigit() or int(requested) < 1:
+            raise ValueError(f"TINYRES_NUM_THREADS must be an integer >= 1, got {requested!r}")
+        return int(requested)
+    return available_cores()
+
+
+def chunk_size(batch, bytes_per_sample):
+    """How many samples fit in :data:`CHUNK_BYTES` of columns (at least 1, at most ``batch``)."""
+    return max(1, min(batch, CHUNK_BYTES // max(1, bytes_per_sample)))
+
+
+def _executor():
+    global _pool, _blas
+    with _lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(get_num_threads(), thread_name_prefix="tinyres")
+        if _blas is None:
+            _blas = ThreadpoolController()
+        return _pool
+
+
+def map_chunks(work, batch, chunk):
+    """Call ``work(start, stop)`` for each chunk ``[start, stop)`` of ``range(batch)``.
+
+    Returns the results in chunk order.  The chunks are split into one contiguous run per
+    worker thread; while they run, the BLAS library is held to one thread per call, so
+    that each worker's matrix products stay on its own core.
+    """
+    starts = list(range(0, batch, chunk))
+    bounds = [(start, min(start + chunk, batch)) for start in starts]
+    workers = min(get_num_threads(), len(bounds))
+    if workers <= 1:
+        return [work(start, stop) for start, stop in bounds]
+
+    def run(first, last):
+        return [work(start, stop) for start, stop in bounds[first:last]]
+
+    pool = _executor()
+    # an even split of the chunks: worker i gets chunks [splits[i], splits[i + 1])
+    splits = [len(bounds) * i // workers for i in range(workers + 1)]
+    with _blas.limit(limits=1, user_api="blas"):
+        futures = [pool.submit(run, a, b) for a, b in zip(splits, splits[1:])]
+        return [result for future in futures for result in future.result()]
