@@ -116,3 +116,24 @@ def test_a_bad_environment_thread_count_is_refused(monkeypatch, value):
     monkeypatch.setenv("TINYRES_NUM_THREADS", value)
     with pytest.raises(ValueError, match="TINYRES_NUM_THREADS must be an integer >= 1"):
         tr.get_num_threads()
+
+
+def _conv_in_chunks(seed):
+    import numpy as np
+    import tinyres.functional as F
+    cpu_threads.CHUNK_BYTES = 1
+    x = tr.tensor(np.random.default_rng(seed).standard_normal((4, 2, 5, 5)))
+    w = tr.tensor(np.ones((3, 2, 3, 3)))
+    return F.conv2d(x, w, padding=1).numpy().sum()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork (POSIX)")
+def test_a_forked_child_gets_a_working_pool(threads, monkeypatch):
+    import multiprocessing
+    threads(2)
+    monkeypatch.setattr(cpu_threads, "CHUNK_BYTES", 1)
+    expected = _conv_in_chunks(0)                 # the parent's pool is now running
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        # the child's copy of the pool has no threads; without a fresh one this would hang
+        result = pool.apply_async(_conv_in_chunks, (0,)).get(timeout=60)
+    assert result == expected

@@ -86,6 +86,17 @@ def chunk_size(batch, bytes_per_sample):
     return max(1, min(batch, CHUNK_BYTES // max(1, bytes_per_sample)))
 
 
+def _forget_pool_after_fork():
+    """A forked child inherits the pool object but none of its threads: start afresh."""
+    global _lock, _pool
+    _lock = threading.Lock()
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):   # POSIX; on Windows processes are never forked
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
 def _executor():
     global _pool, _blas
     with _lock:
