@@ -137,3 +137,31 @@ def test_a_forked_child_gets_a_working_pool(threads, monkeypatch):
         # the child's copy of the pool has no threads; without a fresh one this would hang
         result = pool.apply_async(_conv_in_chunks, (0,)).get(timeout=60)
     assert result == expected
+
+
+def test_overlapping_calls_restore_the_blas_threads_once_both_are_done(threads):
+    threads(2)
+    outer_running, inner_done = threading.Event(), threading.Event()
+    seen = {}
+
+    def outer_work(start, stop):
+        if start == 0:          # chunk 1 returns at once, freeing a worker for the inner call
+            outer_running.set()
+            inner_done.wait(timeout=10)
+            seen["outer, after the inner call"] = _blas_threads()
+        return start
+
+    def other_user_thread():
+        # a second map_chunks that starts after the first one and ends before it
+        outer_running.wait(timeout=10)
+        cpu_threads.map_chunks(lambda start, stop: start, batch=2, chunk=1)
+        seen["right after the inner call"] = _blas_threads()
+        inner_done.set()
+
+    helper = threading.Thread(target=other_user_thread)
+    helper.start()
+    assert cpu_threads.map_chunks(outer_work, batch=2, chunk=1) == [0, 1]
+    helper.join(timeout=10)
+    # the inner call must not restore the limit while the outer one still runs
+    assert seen == {"right after the inner call": {1}, "outer, after the inner call": {1}}
+    assert _blas_threads() == {2}

@@ -17,7 +17,9 @@ the ``nogil`` Numba kernels -- release Python's GIL, so the workers really run i
 Results come back in chunk order, so a sum over chunks rounds the same way however many
 threads ran it.
 """
+import contextlib
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -29,7 +31,10 @@ CHUNK_BYTES = 1_500_000
 _lock = threading.Lock()
 _num_threads = None           # None: one per available core
 _pool = None
-_blas = None
+_blas = None                  # a threadpoolctl controller of the BLAS libraries loaded
+_blas_modules_seen = 0        # len(sys.modules) when _blas was made
+_blas_holders = 0             # map_chunks calls running now (they may overlap)
+_blas_limiter = None          # what restores the BLAS's own thread count
 
 
 def available_cores():
@@ -88,9 +93,10 @@ def chunk_size(batch, bytes_per_sample):
 
 def _forget_pool_after_fork():
     """A forked child inherits the pool object but none of its threads: start afresh."""
-    global _lock, _pool
+    global _lock, _pool, _blas_holders
     _lock = threading.Lock()
     _pool = None
+    _blas_holders = 0
 
 
 if hasattr(os, "register_at_fork"):   # POSIX; on Windows processes are never forked
@@ -98,13 +104,45 @@ if hasattr(os, "register_at_fork"):   # POSIX; on Windows processes are never fo
 
 
 def _executor():
-    global _pool, _blas
+    global _pool
     with _lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(get_num_threads(), thread_name_prefix="tinyres")
-        if _blas is None:
-            _blas = ThreadpoolController()
         return _pool
+
+
+def _blas_controller():
+    """A threadpoolctl controller that knows every BLAS library loaded so far.
+
+    An import can load another BLAS (SciPy and PyTorch bring their own copies), so the
+    controller is rebuilt when more modules have been imported since it was made; building
+    one costs most of a millisecond, too much to do on every call.
+    """
+    global _blas, _blas_modules_seen
+    if _blas is None or len(sys.modules) != _blas_modules_seen:
+        _blas, _blas_modules_seen = ThreadpoolController(), len(sys.modules)
+    return _blas
+
+
+@contextlib.contextmanager
+def _blas_on_one_thread():
+    """Hold the BLAS to one thread while any map_chunks runs; the last one out restores it.
+
+    Counting the holders keeps two overlapping calls (from two user threads) from
+    restoring the limit in the wrong order and leaving the BLAS on one thread for good.
+    """
+    global _blas_holders, _blas_limiter
+    with _lock:
+        if _blas_holders == 0:
+            _blas_limiter = _blas_controller().limit(limits=1, user_api="blas")
+        _blas_holders += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _blas_holders -= 1
+            if _blas_holders == 0:
+                _blas_limiter.restore_original_limits()
 
 
 def map_chunks(work, batch, chunk):
@@ -126,6 +164,6 @@ def map_chunks(work, batch, chunk):
     pool = _executor()
     # an even split of the chunks: worker i gets chunks [splits[i], splits[i + 1])
     splits = [len(bounds) * i // workers for i in range(workers + 1)]
-    with _blas.limit(limits=1, user_api="blas"):
+    with _blas_on_one_thread():
         futures = [pool.submit(run, a, b) for a, b in zip(splits, splits[1:])]
         return [result for future in futures for result in future.result()]
