@@ -42,7 +42,7 @@ def _output_hw(height, width, kernel_size, stride, padding, dilation=(1, 1)):
 
 def chunk_size(batch, bytes_per_sample):
     """The convolution's batch chunk: the whole batch, since a GPU wants the largest launches."""
-    return batch
+    return max(1, batch)      # an empty batch still needs a valid (if unused) chunk size
 
 
 def map_chunks(work, batch, chunk):
