@@ -1,5 +1,6 @@
-"""Property tests: the output-shape formula agrees with what the ops produce and with PyTorch."""
+"""Property tests of the output-shape formula (against the ops and PyTorch), and batch chunks."""
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as TF
 from hypothesis import given, settings
@@ -7,7 +8,7 @@ from hypothesis import strategies as st
 
 import tinyres as tr
 import tinyres.functional as F
-from tinyres.backend.shapes import conv_output_size
+from tinyres.backend.shapes import chunk_bounds, conv_output_size
 
 
 @st.composite
@@ -44,3 +45,15 @@ def test_pool_output_size_matches_torch(kernel, stride, padding, size):
     theirs = TF.max_pool2d(torch.tensor(x), kernel, stride, padding)
     assert ours.shape == tuple(theirs.shape)
     assert ours.shape[2] == conv_output_size(size, kernel, stride, padding)
+
+
+def test_chunk_bounds_cover_the_batch_in_order():
+    assert chunk_bounds(10, 4) == [(0, 4), (4, 8), (8, 10)]
+    assert chunk_bounds(8, 4) == [(0, 4), (4, 8)]
+    assert chunk_bounds(3, 8) == [(0, 3)]
+    assert chunk_bounds(0, 2) == []
+
+
+def test_chunk_bounds_refuse_an_empty_chunk():
+    with pytest.raises(ValueError, match="chunk_bounds: chunk must be >= 1, got 0"):
+        chunk_bounds(4, 0)

@@ -25,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from threadpoolctl import ThreadpoolController, threadpool_limits
 
+from .shapes import chunk_bounds
+
 # Columns per chunk, in bytes: about one core's L2 cache (1-2 MB on current x86 cores).
 CHUNK_BYTES = 1_500_000
 
@@ -152,8 +154,7 @@ def map_chunks(work, batch, chunk):
     worker thread; while they run, the BLAS library is held to one thread per call, so
     that each worker's matrix products stay on its own core.
     """
-    starts = list(range(0, batch, chunk))
-    bounds = [(start, min(start + chunk, batch)) for start in starts]
+    bounds = chunk_bounds(batch, chunk)
     workers = min(get_num_threads(), len(bounds))
     if workers <= 1:
         return [work(start, stop) for start, stop in bounds]

@@ -27,7 +27,7 @@ does.  Letters as in ``numpy_kernels``:
 """
 import cupy
 
-from .shapes import conv_output_size
+from .shapes import chunk_bounds, conv_output_size
 
 xp = cupy
 name = "cupy"
@@ -51,7 +51,7 @@ def map_chunks(work, batch, chunk):
     The CPU backends spread the chunks over threads (``cpu_threads``); a GPU already runs
     each kernel on all its cores, so here the chunks simply run one after another.
     """
-    return [work(start, min(start + chunk, batch)) for start in range(0, batch, chunk)]
+    return [work(start, stop) for start, stop in chunk_bounds(batch, chunk)]
 
 
 def _ints(*pairs):

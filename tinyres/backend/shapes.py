@@ -1,4 +1,4 @@
-"""Output-size formulas shared by every backend, the ops and the model summary.
+"""Output-size formulas and batch chunks shared by every backend, the ops and the model summary.
 
 Kept in one place because a student should find the formula once, with its
 derivation, not three slightly different copies.
@@ -16,3 +16,13 @@ def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
     positions (PyTorch's formula with ``ceil_mode=False``).
     """
     return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
+
+
+def chunk_bounds(batch, chunk):
+    """The chunks ``[start, stop)`` that cover ``range(batch)`` in order, ``chunk`` samples each.
+
+    The last chunk holds what is left: ``chunk_bounds(10, 4) == [(0, 4), (4, 8), (8, 10)]``.
+    """
+    if chunk < 1:
+        raise ValueError(f"chunk_bounds: chunk must be >= 1, got {chunk}")
+    return [(start, min(start + chunk, batch)) for start in range(0, batch, chunk)]
