@@ -53,6 +53,14 @@ def test_conv2d_without_bias_and_frozen_weight(backend, rng):
     assert weight.grad is None
 
 
+def test_conv2d_with_only_the_bias_learning(backend, rng):
+    x, w, b, options = _make(CONV_GRID[4], np.float64, rng)
+    x_tensor, weight = tr.tensor(x), tr.tensor(w)   # neither needs a gradient
+    bias = tr.tensor(b, requires_grad=True)
+    tr.gradcheck(lambda b: F.conv2d(x_tensor, weight, b, **options), [bias])
+    assert x_tensor.grad is None and weight.grad is None
+
+
 def test_conv2d_resnet_layer_matches_torch_in_float32(backend, rng):
     x = rng.standard_normal((4, 16, 32, 32)).astype(np.float32)
     w = (rng.standard_normal((32, 16, 3, 3)) * 0.1).astype(np.float32)

@@ -16,5 +16,6 @@ from .tensor import Tensor, ones, tensor, zeros
 __version__ = "0.1.0"
 
 __all__ = ["Function", "GradcheckError", "GradcheckReport", "Tensor", "available_backends",
-           "functional", "get_backend", "get_num_threads", "gradcheck", "is_grad_enabled", "no_grad", "ones",
-           "rel_error", "set_backend", "set_num_threads", "tensor", "use_backend", "zeros"]
+           "functional", "get_backend", "get_num_threads", "gradcheck", "is_grad_enabled",
+           "no_grad", "ones", "rel_error", "set_backend", "set_num_threads", "tensor",
+           "use_backend", "zeros"]

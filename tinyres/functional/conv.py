@@ -65,18 +65,22 @@ class Conv2d(Function):
         grad_weight = grad_bias = None
 
         def backward_chunk(start, stop):
-            cols = kernels.im2col(x[start:stop], *geometry)             # (C*R*S, n*Ho*Wo)
             # (n, K, Ho, Wo) -> (K, n*Ho*Wo), the layout of W @ cols
             grad_matrix = kernels.xp.ascontiguousarray(
                 grad[start:stop].transpose(1, 0, 2, 3)).reshape(out_channels, -1)
             if want_x:
                 grad_cols = w_matrix.T @ grad_matrix                    # (C*R*S, n*Ho*Wo)
                 grad_x[start:stop] = kernels.col2im(grad_cols, x[start:stop].shape, *geometry)
+            if not want_w:
+                return None
+            cols = kernels.im2col(x[start:stop], *geometry)             # (C*R*S, n*Ho*Wo)
             # dW = dY @ cols^T, computed as (cols @ dY^T)^T: the same numbers, but BLAS
             # runs a long outer dimension far faster than a long inner one
-            return cols @ grad_matrix.T if want_w else None             # (C*R*S, K)
+            return cols @ grad_matrix.T                                 # (C*R*S, K)
 
-        partial_dw = kernels.map_chunks(backward_chunk, x.shape[0], ctx.chunk)
+        # only dx and dW need the chunks; db is one sum over the whole batch
+        partial_dw = kernels.map_chunks(backward_chunk, x.shape[0], ctx.chunk) \
+            if want_x or want_w else []
         if want_w:   # the start value keeps an empty batch's gradient a zero matrix
             zero = kernels.xp.zeros((w_matrix.shape[1], out_channels), dtype=weight.dtype)
             grad_weight = sum(partial_dw, zero).T.reshape(weight.shape)
