@@ -35,6 +35,14 @@ def rng():
     return np.random.default_rng(0)
 
 
+@pytest.fixture
+def threads():
+    """``tr.set_num_threads`` for a test that changes the thread count; restores it afterwards."""
+    previous = tr.get_num_threads()
+    yield tr.set_num_threads
+    tr.set_num_threads(previous)
+
+
 def assert_close(actual, expected, dtype, scale=None):
     """Compare with the dtype's relative tolerance; entries near zero are judged against
     the array's overall magnitude, since rounding error scales with the largest terms."""

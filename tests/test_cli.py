@@ -73,21 +73,14 @@ def test_degradation_experiment(tmp_path, capsys):
     assert (tmp_path / "degradation.png").read_bytes()[:4] == b"\x89PNG"
 
 
-@pytest.fixture
-def restore_threads():
-    previous = tr.get_num_threads()
-    yield
-    tr.set_num_threads(previous)
-
-
-def test_train_threads_option_sets_the_thread_count(tmp_path, capsys, restore_threads):
+def test_train_threads_option_sets_the_thread_count(tmp_path, capsys, threads):
     status = main(["train", "--model", "resnet8", *TINY, "--dataset", "synthetic", "--epochs", "1",
                    "--threads", "1", "--out", str(tmp_path), "--no-progress"])
     assert status == 0, capsys.readouterr().out
     assert tr.get_num_threads() == 1
 
 
-def test_train_refuses_zero_threads(tmp_path, capsys, restore_threads):
+def test_train_refuses_zero_threads(tmp_path, capsys, threads):
     status = main(["train", "--model", "resnet8", *TINY, "--dataset", "synthetic", "--epochs", "1",
                    "--threads", "0", "--out", str(tmp_path), "--no-progress"])
     assert status == 2

@@ -19,16 +19,14 @@ def _make(case, dtype, rng, bias=True):
     return x, w, b, dict(stride=stride, padding=padding, dilation=dilation)
 
 
-@pytest.mark.parametrize("case", CONV_GRID, ids=case_id)
-def test_conv2d_gradcheck(case, backend, rng):
+def _gradcheck(case, rng):
     x, w, b, options = _make(case, np.float64, rng)
     inputs = [tr.tensor(v, requires_grad=True) for v in (x, w, b)]
     tr.gradcheck(lambda x, w, b: F.conv2d(x, w, b, **options), inputs)
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("case", CONV_GRID, ids=case_id)
-def test_conv2d_matches_torch(case, dtype, backend, rng):
+def _check_against_torch(case, dtype, rng):
+    """Forward, and the gradients of all three inputs, equal PyTorch's in ``dtype``."""
     x, w, b, options = _make(case, dtype, rng)
     ours = [tr.tensor(v, requires_grad=True) for v in (x, w, b)]
     theirs = [to_torch(v, requires_grad=True) for v in (x, w, b)]
@@ -43,6 +41,17 @@ def test_conv2d_matches_torch(case, dtype, backend, rng):
     for mine, expected in zip(ours, theirs):
         assert mine.grad.dtype == dtype
         assert_close(mine.grad, expected.grad, dtype)
+
+
+@pytest.mark.parametrize("case", CONV_GRID, ids=case_id)
+def test_conv2d_gradcheck(case, backend, rng):
+    _gradcheck(case, rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", CONV_GRID, ids=case_id)
+def test_conv2d_matches_torch(case, dtype, backend, rng):
+    _check_against_torch(case, dtype, rng)
 
 
 def test_conv2d_without_bias_and_frozen_weight(backend, rng):
@@ -99,43 +108,28 @@ def one_sample_chunks(monkeypatch):
 
 
 def test_conv2d_gradcheck_in_one_sample_chunks(backend, rng, one_sample_chunks):
-    case = (5, 3, 6, 7, 4, 3, 2, 1, 1)          # an odd batch: the threads get 3 and 2 chunks
-    x, w, b, options = _make(case, np.float64, rng)
-    inputs = [tr.tensor(v, requires_grad=True) for v in (x, w, b)]
-    tr.gradcheck(lambda x, w, b: F.conv2d(x, w, b, **options), inputs)
+    _gradcheck((5, 3, 6, 7, 4, 3, 2, 1, 1), rng)   # an odd batch: the threads get 3 and 2 chunks
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_conv2d_in_one_sample_chunks_matches_torch(backend, rng, dtype, one_sample_chunks):
-    x, w, b, options = _make((7, 4, 9, 9, 6, 3, 1, 1, 2), dtype, rng)
-    ours = [tr.tensor(v, requires_grad=True) for v in (x, w, b)]
-    theirs = [to_torch(v, requires_grad=True) for v in (x, w, b)]
-    out, reference = F.conv2d(*ours, **options), TF.conv2d(*theirs, **options)
-    assert_close(out, reference, dtype)
-    seed = rng.standard_normal(out.shape).astype(dtype)
-    out.backward(seed)
-    reference.backward(torch.tensor(seed))
-    for mine, expected in zip(ours, theirs):
-        assert_close(mine.grad, expected.grad, dtype)
+    _check_against_torch((7, 4, 9, 9, 6, 3, 1, 1, 2), dtype, rng)
 
 
 @pytest.mark.parametrize("cpu_backend", ["numpy", "numba"])
-def test_conv2d_results_do_not_depend_on_the_thread_count(cpu_backend, rng, one_sample_chunks):
+def test_conv2d_results_do_not_depend_on_the_thread_count(cpu_backend, rng, one_sample_chunks,
+                                                          threads):
     pytest.importorskip(cpu_backend)
     x, w, b, options = _make((6, 3, 8, 8, 5, 3, 1, 1, 1), np.float32, rng)
     seed = rng.standard_normal((6, 5, 8, 8)).astype(np.float32)
-    previous = tr.get_num_threads()
     results = []
-    try:
-        for count in (1, 2, 3):
-            tr.set_num_threads(count)
-            with tr.use_backend(cpu_backend):
-                inputs = [tr.tensor(v, requires_grad=True) for v in (x, w, b)]
-                out = F.conv2d(*inputs, **options)
-                out.backward(seed)
-            results.append([out.numpy()] + [t.grad.numpy() for t in inputs])
-    finally:
-        tr.set_num_threads(previous)
+    for count in (1, 2, 3):
+        threads(count)
+        with tr.use_backend(cpu_backend):
+            inputs = [tr.tensor(v, requires_grad=True) for v in (x, w, b)]
+            out = F.conv2d(*inputs, **options)
+            out.backward(seed)
+        results.append([out.numpy()] + [t.grad.numpy() for t in inputs])
     for other in results[1:]:
         for first, then in zip(results[0], other):
             np.testing.assert_array_equal(first, then)   # bitwise: dW adds up in chunk order

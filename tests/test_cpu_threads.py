@@ -12,14 +12,6 @@ import tinyres as tr
 from tinyres.backend import cpu_memory, cpu_threads
 
 
-@pytest.fixture
-def threads():
-    """Let a test change the thread count; restore the previous one afterwards."""
-    previous = tr.get_num_threads()
-    yield tr.set_num_threads
-    tr.set_num_threads(previous)
-
-
 @pytest.mark.parametrize("count", [1, 2, 3])
 def test_map_chunks_covers_the_batch_in_chunk_order(threads, count):
     threads(count)
