@@ -143,3 +143,34 @@ def test_conv2d_of_an_empty_batch_has_zero_weight_gradient(backend, rng):
     out.sum().backward()
     assert x.grad.shape == (0, 3, 5, 5)
     np.testing.assert_array_equal(w.grad.numpy(), 0)
+
+
+# --------------------------------------------------------------------------- column blocks
+@pytest.fixture
+def narrow_column_blocks(monkeypatch):
+    """Make the CPU backends split the products of a small conv into blocks of 70 columns.
+
+    The case below multiplies (3, 18) @ (18, 162) forward and (18, 3) @ (3, 162) backward:
+    both get blocks of 70, 70 and 22 columns.
+    """
+    from tinyres.backend import cpu_gemm
+    monkeypatch.setattr(cpu_gemm, "SMALL_PRODUCT_SIZE", 3 * 18 * 70)
+    assert cpu_gemm.column_block(3, 18, 162) == 70
+
+
+_BLOCKED_CASE = (2, 2, 9, 9, 3, 3, 1, 1, 1)
+
+
+def test_conv2d_gradcheck_in_column_blocks(backend, rng, narrow_column_blocks):
+    _gradcheck(_BLOCKED_CASE, rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_conv2d_in_column_blocks_matches_torch(backend, rng, dtype, narrow_column_blocks):
+    _check_against_torch(_BLOCKED_CASE, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_conv2d_first_resnet20_stage_matches_torch(backend, rng, dtype):
+    # 16 -> 16 channels at 32x32: the default blocks (434 columns) split every chunk
+    _check_against_torch((3, 16, 32, 32, 16, 3, 1, 1, 1), dtype, rng)

@@ -54,6 +54,12 @@ def map_chunks(work, batch, chunk):
     return [work(start, stop) for start, stop in chunk_bounds(batch, chunk)]
 
 
+def matmul(a, b):
+    """``a @ b`` in one call: the CPU backends split it into column blocks (``cpu_gemm``),
+    a GPU wants the largest launches.  a: (M, K), b: (K, N) -> (M, N)."""
+    return a @ b
+
+
 def _ints(*pairs):
     """Flatten 2-tuples into plain Python ints, the kernels' ``int32`` scalar arguments."""
     return tuple(int(value) for pair in pairs for value in pair)

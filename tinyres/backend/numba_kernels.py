@@ -36,6 +36,7 @@ import numpy as np
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
 
+from .cpu_gemm import matmul                       # the convolution's products, as numpy's
 from .cpu_threads import chunk_size, map_chunks   # the convolution's batch chunks, as numpy's
 from .numpy_kernels import _output_hw       # the same (Ho, Wo) formula, defined once
 

@@ -12,6 +12,7 @@ tap ``(r, s)`` sits at ``(r*dh + ho*sh, s*dw + wo*sw)``.
 """
 import numpy as np
 
+from .cpu_gemm import matmul                       # the convolution's short-by-wide products
 from .cpu_threads import chunk_size, map_chunks   # how the convolution splits its batch
 from .shapes import conv_output_size
 

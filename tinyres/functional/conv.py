@@ -15,6 +15,8 @@ faster than one batch-sized GEMM).  Backward computes each chunk's columns again
 instead of keeping the whole (C*R*S, N*Ho*Wo) matrix from forward: recomputing a chunk
 that stays in cache is cheaper than reading a matrix of tens of megabytes back from
 memory, and it frees that memory.  dW is the sum of the chunks' dW, added in chunk order.
+The products with W go through ``kernels.matmul``, which on the CPU hands a wide product
+to the BLAS in blocks of columns it runs faster (``backend/cpu_gemm.py``).
 """
 from ..autograd import Function
 from ..backend import kernels_for
@@ -39,7 +41,7 @@ class Conv2d(Function):
 
         def forward_chunk(start, stop):
             cols = kernels.im2col(x[start:stop], *geometry)             # (C*R*S, n*Ho*Wo)
-            out_matrix = w_matrix @ cols                                # (K, n*Ho*Wo)
+            out_matrix = kernels.matmul(w_matrix, cols)              # (K, n*Ho*Wo)
             out[start:stop] = out_matrix.reshape(out_channels, stop - start, out_h, out_w) \
                 .transpose(1, 0, 2, 3)                                  # (n, K, Ho, Wo)
 
@@ -69,7 +71,7 @@ class Conv2d(Function):
             grad_matrix = kernels.xp.ascontiguousarray(
                 grad[start:stop].transpose(1, 0, 2, 3)).reshape(out_channels, -1)
             if want_x:
-                grad_cols = w_matrix.T @ grad_matrix                    # (C*R*S, n*Ho*Wo)
+                grad_cols = kernels.matmul(w_matrix.T, grad_matrix)  # (C*R*S, n*Ho*Wo)
                 grad_x[start:stop] = kernels.col2im(grad_cols, x[start:stop].shape, *geometry)
             if not want_w:
                 return None
