@@ -5,8 +5,11 @@
 For each ResNet layer shape it times conv2d forward and forward+backward, and
 max-pool, batch-norm and ReLU forward+backward, through the public ops (so autograd
 overhead is included), on each available backend and on PyTorch (CPU, 2 threads;
-CUDA too when the cupy backend runs).  Reported: the median of ``--repeats`` runs in
-ms, GFLOP/s for convolutions, and the ratio to PyTorch and to the NumPy reference.
+CUDA too when the cupy backend runs).  The last three are also timed as bare kernels
+(the backend's forward and backward functions against PyTorch's ATen ones, no autograd):
+for a 0.2 ms elementwise kernel the graph's bookkeeping is most of the op's time.
+Reported: the median of ``--repeats`` runs in ms, GFLOP/s for convolutions, and the
+ratio to PyTorch and to the NumPy reference.
 It also times a ResNet-20 training step and the Numba JIT cold start vs a warm cache.
 Writes ``kernels.json`` and ``kernels.png`` to ``--out``.
 """
@@ -26,6 +29,7 @@ import torch.nn.functional as TF
 
 import tinyres as tr
 import tinyres.functional as F
+from tinyres.backend import kernels_for
 
 # (label, batch, channels, height, width, out_channels, kernel, stride, padding)
 RESNET20_CONVS = [
@@ -99,7 +103,61 @@ def _tinyres_cases(backend, rng):
         cases += [("max_pool2d 3x3 s2 fwd+bwd", label, pool, None),
                   ("batch_norm fwd+bwd", label, norm, None),
                   ("relu fwd+bwd", label, relu, None)]
+        cases += [(op, label, function, None) for op, function in _bare_kernel_cases(x.data, rng)]
     return cases
+
+
+def _bare_kernel_cases(x, rng):
+    """The pooling, batch-norm and ReLU kernels of the selected backend, called directly."""
+    kernels = kernels_for(x)
+    xp = kernels.xp
+    channels = x.shape[1]
+    weight, bias = xp.ones(channels, dtype=x.dtype), xp.zeros(channels, dtype=x.dtype)
+    grad = xp.asarray(rng.standard_normal(x.shape).astype(np.float32))
+    pooled_shape = kernels.max_pool2d_forward(x, (3, 3), (2, 2), (1, 1))[0].shape
+    grad_pooled = xp.asarray(rng.standard_normal(pooled_shape).astype(np.float32))
+
+    def pool():
+        _, argmax = kernels.max_pool2d_forward(x, (3, 3), (2, 2), (1, 1))
+        kernels.max_pool2d_backward(grad_pooled, argmax, x.shape, (3, 3), (2, 2), (1, 1))
+
+    def norm():
+        _, mean, _, inv_std = kernels.batch_norm_forward_train(x, weight, bias, 1e-5)
+        kernels.batch_norm_backward(grad, x, mean, inv_std, weight)
+
+    def relu():
+        kernels.relu_backward(grad, kernels.relu_forward(x))
+
+    return [("max_pool2d kernels fwd+bwd", pool), ("batch_norm kernels fwd+bwd", norm),
+            ("relu kernels fwd+bwd", relu)]
+
+
+def _torch_bare_kernel_cases(x, rng):
+    """PyTorch's ATen kernels for the same three ops, called directly (no autograd graph)."""
+    aten = torch.ops.aten
+    channels = x.shape[1]
+    weight, bias = torch.ones(channels, device=x.device), torch.zeros(channels, device=x.device)
+    running_mean, running_var = torch.zeros_like(weight), torch.ones_like(weight)
+    grad = torch.tensor(rng.standard_normal(x.shape).astype(np.float32), device=x.device)
+    pooled_shape = aten.max_pool2d_with_indices(x, [3, 3], [2, 2], [1, 1])[0].shape
+    grad_pooled = torch.tensor(rng.standard_normal(pooled_shape).astype(np.float32), device=x.device)
+
+    def pool():
+        _, indices = aten.max_pool2d_with_indices(x, [3, 3], [2, 2], [1, 1])
+        aten.max_pool2d_with_indices_backward(grad_pooled, x, [3, 3], [2, 2], [1, 1], [1, 1],
+                                              False, indices)
+
+    def norm():
+        _, mean, inv_std = aten.native_batch_norm(x, weight, bias, running_mean, running_var,
+                                                  True, 0.1, 1e-5)
+        aten.native_batch_norm_backward(grad, x, weight, running_mean, running_var, mean, inv_std,
+                                        True, 1e-5, [True, True, True])
+
+    def relu():
+        aten.threshold_backward(grad, torch.relu(x), 0)
+
+    return [("max_pool2d kernels fwd+bwd", pool), ("batch_norm kernels fwd+bwd", norm),
+            ("relu kernels fwd+bwd", relu)]
 
 
 def _torch_cases(device, rng):
@@ -138,6 +196,7 @@ def _torch_cases(device, rng):
 
         cases += [("max_pool2d 3x3 s2 fwd+bwd", label, pool), ("batch_norm fwd+bwd", label, norm),
                   ("relu fwd+bwd", label, relu)]
+        cases += [(op, label, function) for op, function in _torch_bare_kernel_cases(x.detach(), rng)]
     return cases
 
 

@@ -186,9 +186,17 @@ def test_batch_norm_statistics_survive_a_large_mean(dtype, rng):
 
 
 # --------------------------------------------------------------------------- relu
+@pytest.fixture(params=["one core", "one block per thread"])
+def relu_path(request, monkeypatch):
+    """Run ReLU serially (as on the grid's small arrays) or in blocks over the threads."""
+    if request.param == "one block per thread":   # odd sizes give blocks of unequal length
+        monkeypatch.setattr(numba_kernels, "RELU_PARALLEL_SIZE", 1)
+    return request.param
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", RELU_SHAPES, ids=case_id)
-def test_relu_matches_reference(shape, dtype, rng):
+def test_relu_matches_reference(shape, dtype, rng, relu_path):
     x = np.asarray(rng.standard_normal(shape), dtype=dtype)
     flat = x.reshape(-1)                              # a view: edits below reach x
     flat[::5] = 0.0                                   # exact zeros: the gradient there is 0

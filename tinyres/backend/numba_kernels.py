@@ -5,7 +5,8 @@ Each public function is a thin wrapper -- output shape, allocation, one call of 
 ``numba.prange`` splits the outermost independent axis (an image plane or a channel) over
 the cores; no two iterations write the same element, so no locks.  im2col and col2im are
 the exception: they run single-threaded on one chunk of the batch each, from several
-threads at once (see ``cpu_threads``).  Padding
+threads at once (see ``cpu_threads``); and ReLU, too cheap to pay for starting the
+threads, runs on one core unless its array is large.  Padding
 is never materialized: loops visit only the positions whose input pixel is inside the image.
 Letters as in ``numpy_kernels``: N batch, C channels, H x W input, R x S kernel, Ho x Wo
 output, sh/sw strides, ph/pw paddings, dh/dw dilations.
@@ -421,31 +422,68 @@ def batch_norm_backward(grad_out, x, mean, inv_std, weight):
 
 
 # --------------------------------------------------------------------------- relu
-@numba.njit(parallel=True, cache=True, fastmath=False)
-def _relu_forward_njit(x, out):
+# A parallel loop costs about 0.1 ms to start under Numba's work-queue layer (its threads
+# hand the work over through locks), while one core runs ReLU over a million numbers in
+# about 0.1 ms.  So ReLU runs on one core below RELU_PARALLEL_SIZE numbers, and splits into
+# one block per thread above it.
+RELU_PARALLEL_SIZE = 1 << 21
+
+
+@numba.njit(cache=True, inline="always")
+def _relu_forward_block(x, out, start, stop):
     zero = x.dtype.type(0)
-    for i in numba.prange(x.size):
+    for i in range(np.uint64(start), np.uint64(stop)):
         out[i] = zero if x[i] < 0 else x[i]         # NaN passes through, as np.maximum
+
+
+@numba.njit(cache=True, inline="always")
+def _relu_backward_block(grad_out, out, dx, start, stop):
+    zero = grad_out.dtype.type(0)
+    for i in range(np.uint64(start), np.uint64(stop)):
+        dx[i] = grad_out[i] if out[i] > 0 else zero
+
+
+@numba.njit(nogil=True, cache=True, fastmath=False)
+def _relu_forward_serial(x, out):
+    _relu_forward_block(x, out, 0, x.size)
+
+
+@numba.njit(parallel=True, cache=True, fastmath=False)
+def _relu_forward_parallel(x, out, blocks):
+    for block in numba.prange(blocks):
+        _relu_forward_block(x, out, x.size * block // blocks, x.size * (block + 1) // blocks)
+
+
+@numba.njit(nogil=True, cache=True, fastmath=False)
+def _relu_backward_serial(grad_out, out, dx):
+    _relu_backward_block(grad_out, out, dx, 0, dx.size)
+
+
+@numba.njit(parallel=True, cache=True, fastmath=False)
+def _relu_backward_parallel(grad_out, out, dx, blocks):
+    for block in numba.prange(blocks):
+        _relu_backward_block(grad_out, out, dx, dx.size * block // blocks,
+                             dx.size * (block + 1) // blocks)
 
 
 def relu_forward(x):
     """y = max(x, 0), elementwise.  x: any shape -> same shape."""
     flat = np.ascontiguousarray(x).reshape(-1)
     out = np.empty_like(flat)
-    _relu_forward_njit(flat, out)
+    if flat.size >= RELU_PARALLEL_SIZE:
+        _relu_forward_parallel(flat, out, numba.get_num_threads())
+    else:
+        _relu_forward_serial(flat, out)
     return out.reshape(np.shape(x))
-
-
-@numba.njit(parallel=True, cache=True, fastmath=False)
-def _relu_backward_njit(grad_out, out, dx):
-    zero = grad_out.dtype.type(0)
-    for i in numba.prange(grad_out.size):
-        dx[i] = grad_out[i] if out[i] > 0 else zero
 
 
 def relu_backward(grad_out, out):
     """dx = dy where the output is positive, else 0.  grad_out, out: same shape."""
     grad_flat = np.ascontiguousarray(grad_out).reshape(-1)
     dx = np.empty_like(grad_flat)
-    _relu_backward_njit(grad_flat, np.ascontiguousarray(out).reshape(-1), dx)
+    out_flat = np.ascontiguousarray(out).reshape(-1)
+    if dx.size >= RELU_PARALLEL_SIZE:
+        _relu_backward_parallel(grad_flat, out_flat, dx, numba.get_num_threads())
+    else:
+        _relu_backward_serial(grad_flat, out_flat, dx)
     return dx.reshape(np.shape(grad_out))
