@@ -1,6 +1,6 @@
 """Time tinyres's kernels on every backend against PyTorch and the NumPy reference, in one run.
 
-    python benchmarks/bench_kernels.py [--repeats 7] [--out benchmarks/results]
+    python benchmarks/bench_kernels.py [--repeats 7] [--sweeps 3] [--out benchmarks/results]
 
 For each ResNet layer shape it times conv2d forward and forward+backward, and
 max-pool, batch-norm and ReLU forward+backward, through the public ops (so autograd
@@ -9,11 +9,14 @@ CUDA too when the cupy backend runs).  The last three are also timed as bare ker
 (the backend's forward and backward functions against PyTorch's ATen ones, no autograd):
 for a 0.2 ms elementwise kernel the graph's bookkeeping is most of the op's time.
 Reported: the median of ``--repeats`` runs in ms, GFLOP/s for convolutions, and the
-ratio to PyTorch and to the NumPy reference.
+ratio to PyTorch and to the NumPy reference.  The whole set is measured ``--sweeps``
+times, a minute or so apart, and each case keeps the median of its sweeps: noise on a
+shared machine comes in bursts, and a burst then spoils one sweep of a case, not the case.
 It also times a ResNet-20 training step and the Numba JIT cold start vs a warm cache.
 Writes ``kernels.json`` and ``kernels.png`` to ``--out``.
 """
 import argparse
+import contextlib
 import json
 import os
 import pathlib
@@ -48,17 +51,18 @@ ACTIVATION_SHAPES = [("r20 128x16x32x32", (128, 16, 32, 32)), ("r20 128x32x16x16
                      ("r20 128x64x8x8", (128, 64, 8, 8)), ("r50 8x64x112x112", (8, 64, 112, 112))]
 
 
-def median_ms(function, repeats, synchronize):
-    """Median wall time of ``function()`` in milliseconds, after one untimed warm-up call."""
+def _timed_once(function, synchronize):
+    """Wall time of one ``function()`` call in milliseconds, waiting for the GPU if any."""
+    start = time.perf_counter()
     function()
     synchronize()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        synchronize()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+    return (time.perf_counter() - start) * 1e3
+
+
+def median_ms(function, repeats, synchronize):
+    """Median wall time of ``function()`` in milliseconds, after one untimed warm-up call."""
+    _timed_once(function, synchronize)
+    return statistics.median(_timed_once(function, synchronize) for _ in range(repeats))
 
 
 def _tinyres_cases(backend, rng):
@@ -209,27 +213,47 @@ def _synchronizer(backend):
     return lambda: None
 
 
-def time_kernels(repeats):
-    """Rows of {op, shape, implementation, ms, gflops} for every backend and PyTorch."""
-    rows = []
+def time_kernels(repeats, sweeps):
+    """Rows of {op, shape, implementation, ms, ms_sweeps, gflops} for every backend and PyTorch.
+
+    Case by case, each implementation runs its warm-up and its repeats back to back, so
+    the implementations of one case are timed seconds apart, not minutes: a busy spell on
+    a shared machine then skews their ratios less.  (Alternating single calls would be
+    worse: PyTorch's OpenMP threads keep spinning for a moment after each call and slow
+    down whatever runs next.)  ``ms`` is the median of the sweeps' medians.
+    """
+    contenders = {}      # implementation -> {(op, label): (function, flops or None)}
     for backend in tr.available_backends():
         with tr.use_backend(backend):
-            for op, label, function, flops in _tinyres_cases(backend, np.random.default_rng(0)):
-                ms = median_ms(function, repeats, _synchronizer(backend))
-                rows.append(dict(op=op, shape=label, implementation=backend, ms=ms,
-                                 gflops=flops / ms / 1e6 if flops else None))
-                print(f"  {backend:>10}  {op:<26} {label:<28} {ms:9.2f} ms", flush=True)
-    devices = ["cpu"] + (["cuda"] if "cupy" in tr.available_backends() and torch.cuda.is_available() else [])
+            contenders[backend] = {(op, label): (function, flops) for op, label, function, flops
+                                   in _tinyres_cases(backend, np.random.default_rng(0))}
+    devices = ["cpu"] + (["cuda"] if "cupy" in contenders and torch.cuda.is_available() else [])
     for device in devices:
         name = "torch" if device == "cpu" else "torch-cuda"
-        for op, label, function in _torch_cases(device, np.random.default_rng(0)):
-            ms = median_ms(function, repeats, _synchronizer(name))
-            reference = next(r for r in rows if r["op"] == op and r["shape"] == label)
-            flops = reference["gflops"] * reference["ms"] * 1e6 if reference["gflops"] else None
-            rows.append(dict(op=op, shape=label, implementation=name, ms=ms,
-                             gflops=flops / ms / 1e6 if flops else None))
-            print(f"  {name:>10}  {op:<26} {label:<28} {ms:9.2f} ms", flush=True)
+        contenders[name] = {(op, label): (function, None) for op, label, function
+                            in _torch_cases(device, np.random.default_rng(0))}
+
+    sweep_ms = {}        # (op, label, implementation) -> the median of each sweep
+    for sweep in range(1, sweeps + 1):
+        for op, label in contenders["numpy"]:
+            for name, cases in contenders.items():
+                with _running_as(name):
+                    ms = median_ms(cases[op, label][0], repeats, _synchronizer(name))
+                sweep_ms.setdefault((op, label, name), []).append(ms)
+                print(f"  sweep {sweep}/{sweeps}  {name:>10}  {op:<26} {label:<28} {ms:9.2f} ms",
+                      flush=True)
+    rows = []
+    for (op, label, name), medians in sweep_ms.items():
+        flops = contenders["numpy"][op, label][1]
+        ms = statistics.median(medians)
+        rows.append(dict(op=op, shape=label, implementation=name, ms=ms, ms_sweeps=medians,
+                         gflops=flops / ms / 1e6 if flops else None))
     return rows
+
+
+def _running_as(name):
+    """The backend a tinyres implementation's calls need; PyTorch needs none."""
+    return tr.use_backend(name) if name in tr.available_backends() else contextlib.nullcontext()
 
 
 def add_ratios(rows):
@@ -347,6 +371,8 @@ def plot(rows, path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per case (the median is reported)")
+    parser.add_argument("--sweeps", type=int, default=3,
+                        help="times the whole set is measured; each case reports the median of its sweeps")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch CPU threads")
     parser.add_argument("--out", default="benchmarks/results", help="folder for kernels.json and kernels.png")
     parser.add_argument("--replot", action="store_true", help="only redraw kernels.png from kernels.json")
@@ -360,14 +386,15 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
 
     print("kernels (float32, median ms):")
-    rows = add_ratios(time_kernels(args.repeats))
+    rows = add_ratios(time_kernels(args.repeats, args.sweeps))
     print("training step:")
     training = time_training_step(max(3, args.repeats // 2))
     print("JIT compile time:")
     cold_start = time_cold_start()
 
     summary = dict(backends=tr.available_backends(), torch=torch.__version__, threads=args.threads,
-                   repeats=args.repeats, kernels=rows, training_step_ms=training, numba_start=cold_start)
+                   repeats=args.repeats, sweeps=args.sweeps, kernels=rows,
+                   training_step_ms=training, numba_start=cold_start)
     (out / "kernels.json").write_text(json.dumps(summary, indent=1))
     plot(rows, out / "kernels.png")
     print(f"\n{'op':<26} {'shape':<28} {'impl':>10} {'ms':>9} {'GFLOP/s':>8} {'/torch':>7} {'vs numpy':>8}")

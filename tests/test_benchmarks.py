@@ -27,7 +27,7 @@ def bench_kernels(monkeypatch):
 
 def test_bench_kernels_times_every_op_on_every_backend(bench_kernels, tmp_path):
     import tinyres as tr
-    bench_kernels.main(["--repeats", "1", "--out", str(tmp_path)])
+    bench_kernels.main(["--repeats", "1", "--sweeps", "2", "--out", str(tmp_path)])
     summary = json.loads((tmp_path / "kernels.json").read_text())
     assert (tmp_path / "kernels.png").stat().st_size > 0
     rows = summary["kernels"]
@@ -40,7 +40,8 @@ def test_bench_kernels_times_every_op_on_every_backend(bench_kernels, tmp_path):
         timed = {row["implementation"] for row in rows if row["op"] == op}
         assert implementations <= timed, op
     for row in rows:
-        assert row["ms"] > 0
+        assert row["ms"] > 0 and len(row["ms_sweeps"]) == 2
+        assert min(row["ms_sweeps"]) <= row["ms"] <= max(row["ms_sweeps"])
         on_gpu = row["implementation"] in ("cupy", "torch-cuda")
         torch_row = next(r for r in rows if (r["op"], r["shape"]) == (row["op"], row["shape"])
                          and r["implementation"] == ("torch-cuda" if on_gpu else "torch"))
