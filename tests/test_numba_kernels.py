@@ -186,12 +186,21 @@ def test_batch_norm_statistics_survive_a_large_mean(dtype, rng):
 
 
 # --------------------------------------------------------------------------- relu
-@pytest.fixture(params=["one core", "one block per thread"])
+@pytest.fixture(params=["one core", "three blocks"])
 def relu_path(request, monkeypatch):
-    """Run ReLU serially (as on the grid's small arrays) or in blocks over the threads."""
-    if request.param == "one block per thread":   # odd sizes give blocks of unequal length
-        monkeypatch.setattr(numba_kernels, "RELU_PARALLEL_SIZE", 1)
+    """Run ReLU serially (as on the grid's small arrays) or as a parallel loop over blocks."""
+    if request.param == "three blocks":             # most sizes split into unequal blocks
+        monkeypatch.setattr(numba_kernels, "_relu_blocks", lambda size: 3)
     return request.param
+
+
+def test_relu_goes_parallel_only_for_large_arrays_and_several_threads(threads):
+    threads(2)
+    large = numba_kernels.RELU_PARALLEL_SIZE
+    assert numba_kernels._relu_blocks(large - 1) == 1
+    assert numba_kernels._relu_blocks(large) == min(2, numba_kernels.numba.config.NUMBA_NUM_THREADS)
+    threads(1)
+    assert numba_kernels._relu_blocks(large) == 1
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

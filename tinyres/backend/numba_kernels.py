@@ -466,12 +466,18 @@ def _relu_backward_parallel(grad_out, out, dx, blocks):
                              dx.size * (block + 1) // blocks)
 
 
+def _relu_blocks(size):
+    """How many threads share a ReLU over ``size`` numbers (1: no parallel loop at all)."""
+    return numba.get_num_threads() if size >= RELU_PARALLEL_SIZE else 1
+
+
 def relu_forward(x):
     """y = max(x, 0), elementwise.  x: any shape -> same shape."""
     flat = np.ascontiguousarray(x).reshape(-1)
     out = np.empty_like(flat)
-    if flat.size >= RELU_PARALLEL_SIZE:
-        _relu_forward_parallel(flat, out, numba.get_num_threads())
+    blocks = _relu_blocks(flat.size)
+    if blocks > 1:
+        _relu_forward_parallel(flat, out, blocks)
     else:
         _relu_forward_serial(flat, out)
     return out.reshape(np.shape(x))
@@ -482,8 +488,9 @@ def relu_backward(grad_out, out):
     grad_flat = np.ascontiguousarray(grad_out).reshape(-1)
     dx = np.empty_like(grad_flat)
     out_flat = np.ascontiguousarray(out).reshape(-1)
-    if dx.size >= RELU_PARALLEL_SIZE:
-        _relu_backward_parallel(grad_flat, out_flat, dx, numba.get_num_threads())
+    blocks = _relu_blocks(dx.size)
+    if blocks > 1:
+        _relu_backward_parallel(grad_flat, out_flat, dx, blocks)
     else:
         _relu_backward_serial(grad_flat, out_flat, dx)
     return dx.reshape(np.shape(grad_out))
