@@ -10,8 +10,9 @@ CUDA too when the cupy backend runs).  The last three are also timed as bare ker
 for a 0.2 ms elementwise kernel the graph's bookkeeping is most of the op's time.
 Reported: the median of ``--repeats`` runs in ms, GFLOP/s for convolutions, and the
 ratio to PyTorch and to the NumPy reference.  The whole set is measured ``--sweeps``
-times, a minute or so apart, and each case keeps the median of its sweeps: noise on a
-shared machine comes in bursts, and a burst then spoils one sweep of a case, not the case.
+times in turn (a sweep takes about 15 s here), and each case keeps the median of its
+sweeps: noise on a shared machine comes in bursts, and a burst then spoils one sweep of a
+case, not the case.
 It also times a ResNet-20 training step and the Numba JIT cold start vs a warm cache.
 Writes ``kernels.json`` and ``kernels.png`` to ``--out``.
 """
