@@ -14,6 +14,8 @@ run ``forward``, and -- when a gradient is wanted -- remember the inputs so that
 """
 import contextlib
 
+from .backend.guard import refuse_inside_answer
+
 _grad_enabled = True
 
 
@@ -79,6 +81,7 @@ class Function:
         """
         from .tensor import Tensor  # tensor.py imports this module, so import late
 
+        refuse_inside_answer(f"tinyres's {cls.__name__} op")
         arrays = [a.data if isinstance(a, Tensor) else a for a in args]
         ctx = Context(cls, args)
         output = Tensor(cls.forward(ctx, *arrays, **kwargs))
@@ -137,6 +140,7 @@ def backward(root, grad_output, retain_graph=False):
     """
     from .tensor import Tensor
 
+    refuse_inside_answer("Tensor.backward")
     grads = {id(root): grad_output}
     for tensor in reversed(topological_order(root)):
         grad = grads.pop(id(tensor), None)

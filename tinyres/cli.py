@@ -5,6 +5,8 @@
     tinyres summary resnet56 --input-shape 3,32,32
     tinyres gradcheck resnet20                     # whole-network finite-difference check
     tinyres experiment degradation --epochs 10     # He et al. Fig. 6: plain vs residual
+    tinyres grade hw4.ipynb --results results.json # grade lesson 4's assignment (Gradescope)
+    tinyres assignment nbgrader course-folder/     # the assignment for nbgrader or Otter
 
 Every subcommand has ``--help``.  :func:`main` takes the argument list, so lessons
 and tests call ``main(["train", "--epochs", "1"])`` directly.
@@ -143,6 +145,36 @@ def build_parser():
     degrade.add_argument("--out", default="runs/degradation", help="default: %(default)s")
     _add_recipe(degrade, epochs=10)
     _add_backend(degrade, default="numba")
+
+    grade = commands.add_parser(
+        "grade", help="grade a submission of the gradient-check assignment (lesson 4)",
+        description="Grade the four *_backward functions of a student's .py file or notebook "
+                    "on the public cases and, with a course folder, the hidden ones. Each "
+                    "exercise runs in its own process with a time limit. Prints the report; "
+                    "exits 0 whenever grading ran, whatever the score.")
+    grade.add_argument("submission", help="the student's .py or .ipynb")
+    grade.add_argument("--results", default=None, metavar="PATH",
+                       help="also write Gradescope's results.json here")
+    grade.add_argument("--timeout", type=float, default=60, metavar="SECONDS",
+                       help="time limit of each exercise (default: %(default)g)")
+    grade.add_argument("--memory", type=int, default=4096, metavar="MB",
+                       help="memory an exercise's process may add (default: %(default)s)")
+    where = grade.add_mutually_exclusive_group()
+    where.add_argument("--course", default=None, metavar="DIR",
+                       help="the course folder with the hidden cases (default: $TINYRES_COURSE, "
+                            "./course, or the repository's)")
+    where.add_argument("--public-only", action="store_true",
+                       help="grade the public cases only, as a student can")
+
+    assignment = commands.add_parser(
+        "assignment", help="write the gradient-check assignment for nbgrader or Otter-Grader",
+        description="Write the assignment, with its solutions and hidden tests, in the format "
+                    "of a course tool, from the lesson notebook and the course folder.")
+    assignment.add_argument("format", choices=("nbgrader", "otter"))
+    assignment.add_argument("folder", help="where to write it (created if missing)")
+    assignment.add_argument("--course", default=None, metavar="DIR",
+                            help="the course folder (default: $TINYRES_COURSE, ./course, or "
+                                 "the repository's)")
     return parser
 
 
@@ -229,15 +261,57 @@ def command_experiment(args):
     return 0
 
 
+def command_grade(args):
+    import json
+
+    from .lessons.course import load_course
+    from .lessons.sandbox import submission_source
+    from .lessons.submission import grade_submission, gradescope_results, total_score
+
+    submission_source(args.submission)   # unreadable: say so before anything else
+    if args.timeout <= 0:
+        raise ValueError(f"--timeout must be > 0 seconds, got {args.timeout:g}")
+    if args.memory < 64:
+        raise ValueError(f"--memory must be at least 64 MB, got {args.memory}")
+    course = None if args.public_only else load_course(args.course)
+    which = "public cases only" if course is None else f"public and hidden cases of {course.folder}"
+    print(f"grading {args.submission} ({which}; {args.timeout:g} s per exercise)", flush=True)
+    results = grade_submission(args.submission, course=course, timeout=args.timeout,
+                               memory_mb=args.memory,
+                               on_result=lambda result: print(result, flush=True))
+    earned, possible = total_score(results)
+    print(f"\ntotal: {earned:.2f} / {possible:g} points")
+    if args.results:
+        with open(args.results, "w") as file:
+            json.dump(gradescope_results(results), file, indent=2)
+        print(f"results: {args.results}")
+    return 0
+
+
+def command_assignment(args):
+    from .lessons.course import load_course
+
+    course = load_course(args.course)
+    if args.format == "nbgrader":
+        from .lessons.assignment_nbgrader import write_nbgrader_course as write
+    else:
+        from .lessons.assignment_otter import write_otter_master as write
+    for path in write(course, args.folder):
+        print(f"wrote {path}")
+    return 0
+
+
 COMMANDS = {"train": command_train, "summary": command_summary, "gradcheck": command_gradcheck,
-            "experiment": command_experiment}
+            "experiment": command_experiment, "grade": command_grade,
+            "assignment": command_assignment}
 
 
 def main(argv=None):
     """Run the ``tinyres`` command with ``argv`` (default: the process's arguments).
 
-    Returns the exit status: 0 on success, 1 when training diverged or a gradient
-    check failed, 2 for a usage problem (an unknown model, an unavailable backend).
+    Returns the exit status: 0 on success (for ``grade``: whenever grading ran), 1 when
+    training diverged or a gradient check failed, 2 for a usage problem (an unknown
+    model, an unavailable backend, a submission that cannot be read).
     """
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -27,6 +27,7 @@ does.  Letters as in ``numpy_kernels``:
 """
 import cupy
 
+from .guard import backward_kernel                 # *_backward refuse inside an answer
 from .shapes import chunk_bounds, conv_output_size
 
 xp = cupy
@@ -231,6 +232,7 @@ _max_pool2d_backward_kernel = cupy.ElementwiseKernel(
     "tinyres_max_pool2d_backward")
 
 
+@backward_kernel
 def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, padding):
     """Send each output gradient to the input pixel that won its window.
 
@@ -311,6 +313,7 @@ _avg_pool2d_backward_kernel = cupy.ElementwiseKernel(
     "tinyres_avg_pool2d_backward")
 
 
+@backward_kernel
 def avg_pool2d_backward(grad_out, x_shape, kernel_size, stride, padding):
     """Spread each output gradient evenly over its window.
 
@@ -380,6 +383,7 @@ _batch_norm_dx_kernel = cupy.ElementwiseKernel(
     options=_IEEE)
 
 
+@backward_kernel
 def batch_norm_backward(grad_out, x, mean, inv_std, weight):
     """Gradients of training-mode batch norm in closed form (M = N*H*W values per channel).
 
@@ -420,6 +424,7 @@ def relu_forward(x):
     return _relu_forward_kernel(x)
 
 
+@backward_kernel
 def relu_backward(grad_out, out):
     """dx = dy where the output is positive, else 0.  grad_out, out: same shape."""
     return _relu_backward_kernel(grad_out, out.astype(grad_out.dtype, copy=False))

@@ -37,6 +37,7 @@ import numpy as np
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
 
+from .guard import backward_kernel                 # *_backward refuse inside an answer
 from .cpu_gemm import matmul                       # the convolution's products, as numpy's
 from .cpu_threads import chunk_size, map_chunks   # the convolution's batch chunks, as numpy's
 from .numpy_kernels import _output_hw       # the same (Ho, Wo) formula, defined once
@@ -231,6 +232,7 @@ def _max_pool2d_backward_njit(grad_out, argmax, dx, kernel_h, kernel_w, sh, sw, 
                     dx_flat[np.uint64(image + h * width + w)] += grad_flat[line + wo]
 
 
+@backward_kernel
 def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, padding):
     """Send each output gradient to the input pixel that won its window.
 
@@ -303,6 +305,7 @@ def _avg_pool2d_backward_njit(grad_out, dx, kernel_h, kernel_w, sh, sw, ph, pw):
                                  share, ho * out_w + wo_low, 1, wo_high - wo_low)
 
 
+@backward_kernel
 def avg_pool2d_backward(grad_out, x_shape, kernel_size, stride, padding):
     """Spread each output gradient evenly over its window.
 
@@ -401,6 +404,7 @@ def _batch_norm_backward_njit(grad_out, x, mean, inv_std, weight, dx, dweight, d
                 target[i] = factor * (count * grad[i] - d_bias - x_hat * d_weight)
 
 
+@backward_kernel
 def batch_norm_backward(grad_out, x, mean, inv_std, weight):
     """Gradients of training-mode batch norm in closed form (M = N*H*W values per channel).
 
@@ -483,6 +487,7 @@ def relu_forward(x):
     return out.reshape(np.shape(x))
 
 
+@backward_kernel
 def relu_backward(grad_out, out):
     """dx = dy where the output is positive, else 0.  grad_out, out: same shape."""
     grad_flat = np.ascontiguousarray(grad_out).reshape(-1)

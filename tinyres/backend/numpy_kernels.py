@@ -12,6 +12,7 @@ tap ``(r, s)`` sits at ``(r*dh + ho*sh, s*dw + wo*sw)``.
 """
 import numpy as np
 
+from .guard import backward_kernel                 # *_backward refuse inside an answer
 from .cpu_gemm import matmul                       # the convolution's short-by-wide products
 from .cpu_threads import chunk_size, map_chunks   # how the convolution splits its batch
 from .shapes import conv_output_size
@@ -100,6 +101,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding):
     return out, argmax
 
 
+@backward_kernel
 def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, padding):
     """Send each output gradient to the input pixel that won its window.
 
@@ -136,6 +138,7 @@ def avg_pool2d_forward(x, kernel_size, stride, padding):
     return out
 
 
+@backward_kernel
 def avg_pool2d_backward(grad_out, x_shape, kernel_size, stride, padding):
     """Spread each output gradient evenly over its window.
 
@@ -175,6 +178,7 @@ def batch_norm_forward_train(x, weight, bias, eps):
     return y, mean, var, inv_std
 
 
+@backward_kernel
 def batch_norm_backward(grad_out, x, mean, inv_std, weight):
     """Gradients of training-mode batch norm in closed form (M = N*H*W values per channel).
 
@@ -200,6 +204,7 @@ def relu_forward(x):
     return np.maximum(x, 0)
 
 
+@backward_kernel
 def relu_backward(grad_out, out):
     """dx = dy where the output is positive, else 0.  grad_out, out: same shape."""
     return np.where(out > 0, grad_out, 0).astype(grad_out.dtype, copy=False)

@@ -1,10 +1,12 @@
-"""What the lessons in ``notebooks/`` use: the assignment's grader and the pictures.
+"""What the lessons in ``notebooks/`` use: the assignment's exercises and grader, and the pictures.
 
     from tinyres.lessons import grade, exercises, pictures
     out, cache = exercises.relu_forward(x)
-    grade("relu", relu_backward)              # PASS / FAIL with the relative errors
+    grade("relu", relu_backward)              # the report, case by case, with the score
+    grade("relu", relu_backward).assert_passed()   # raises AssertionError with the report
 
-The reference solutions live in :mod:`tinyres.lessons.solutions`.
+The reference solutions and the hidden cases are not part of the package: they live in
+the repository's ``course/`` folder, which :mod:`tinyres.lessons.course` reads by path.
 """
 from . import exercises, pictures
 from .exercises import EXERCISES

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import functional as F
+from . import hints
 from ..backend import numpy_kernels
 from ..backend.shapes import conv_output_size
 
@@ -86,20 +87,63 @@ def batch_norm_forward(x, weight, bias, eps=1e-5):
                  "weight": weight, "eps": eps}
 
 
+@dataclass(frozen=True)
+class Case:
+    """One graded case: the input shapes, the op's settings and the seed of its random inputs.
+
+    ``name`` (``"max_pool2d: x (1, 2, 7, 7), k 3, stride 2, pad 1"``) starts with the
+    exercise, as every score file lists it.  Hidden cases come from the course folder,
+    never from this package.
+    """
+    exercise: str
+    description: str
+    shapes: tuple
+    settings: dict
+    seed: int
+    hidden: bool = False
+
+    @property
+    def name(self):
+        return f"{self.exercise}: {self.description}"
+
+    def spec(self):
+        """``(description, shapes, settings, seed)``: the plain-Python form a notebook can hold."""
+        return (self.description, [tuple(shape) for shape in self.shapes], dict(self.settings),
+                self.seed)
+
+
 @dataclass
 class Exercise:
-    """One exercise: its forward, the names of its inputs and gradients, and its test cases.
+    """One exercise: its forward, the names of its inputs and gradients, its points and public cases.
 
-    cases: ``[(description, input shapes, settings), ...]``; ``tinyres_op`` is the
-    tinyres function with the same meaning, whose gradients are the reference.
+    ``tinyres_op`` is the tinyres function with the same meaning, whose gradients are
+    the reference; ``hints`` are the checks of :mod:`tinyres.lessons.hints` that name a
+    typical bug from the shape of a wrong answer.
     """
     name: str
     forward: callable
     inputs: tuple
     gradients: tuple
     tinyres_op: callable
+    points: int
     cases: list = field(default_factory=list)
+    hints: tuple = ()
     needs_positive: tuple = ()   # inputs drawn away from 0 (ReLU's kink)
+
+    def make_case(self, description, shapes, settings=None, seed=0, hidden=False):
+        """A :class:`Case` of this exercise (shapes as lists or tuples)."""
+        return Case(self.name, description, tuple(tuple(shape) for shape in shapes),
+                    dict(settings or {}), int(seed), hidden)
+
+    def inputs_for(self, case):
+        """The case's float64 inputs, drawn from its seed: ``[x, (weight, bias)]``."""
+        rng = np.random.default_rng(case.seed)
+        arrays = [rng.standard_normal(shape) for shape in case.shapes]
+        for index, name in enumerate(self.inputs):
+            if name in self.needs_positive:  # keep inputs away from a kink
+                arrays[index] = np.sign(arrays[index]) * (0.1 + np.abs(arrays[index]))
+        grad_output = rng.standard_normal(self.forward(*arrays, **case.settings)[0].shape)
+        return arrays, grad_output
 
 
 def _tinyres_batch_norm(x, weight, bias, eps=1e-5):
@@ -110,21 +154,33 @@ def _tinyres_max_pool2d(x, kernel_size, stride=None, padding=0):
     return F.max_pool2d(x, kernel_size, stride, padding)
 
 
+def _exercise(name, forward, inputs, gradients, tinyres_op, points, cases, **options):
+    exercise = Exercise(name, forward, inputs, gradients, tinyres_op, points,
+                        hints=hints.HINTS[name], **options)
+    exercise.cases = [exercise.make_case(description, shapes, settings, seed)
+                      for seed, (description, shapes, settings) in enumerate(cases)]
+    return exercise
+
+
+POINTS = {"relu": 1, "max_pool2d": 2, "conv2d": 3, "batch_norm": 3}   # 9 in all
+
 EXERCISES = {
-    "relu": Exercise(
-        "relu", relu_forward, ("x",), ("dx",), F.relu,
+    "relu": _exercise(
+        "relu", relu_forward, ("x",), ("dx",), F.relu, POINTS["relu"],
         cases=[("x (4, 5)", [(4, 5)], {}),
                ("x (2, 3, 4, 4)", [(2, 3, 4, 4)], {})],
         needs_positive=("x",)),
-    "max_pool2d": Exercise(
+    "max_pool2d": _exercise(
         "max_pool2d", max_pool2d_forward, ("x",), ("dx",), _tinyres_max_pool2d,
+        POINTS["max_pool2d"],
         cases=[("x (2, 3, 6, 6), k 2, stride 2", [(2, 3, 6, 6)], dict(kernel_size=2, stride=2)),
                ("x (1, 2, 7, 7), k 3, stride 2, pad 1", [(1, 2, 7, 7)],
                 dict(kernel_size=3, stride=2, padding=1)),
                ("x (2, 2, 5, 5), k 3, stride 1 (overlapping)", [(2, 2, 5, 5)],
                 dict(kernel_size=3, stride=1))]),
-    "conv2d": Exercise(
+    "conv2d": _exercise(
         "conv2d", conv2d_forward, ("x", "weight", "bias"), ("dx", "dweight", "dbias"), F.conv2d,
+        POINTS["conv2d"],
         cases=[("x (2, 3, 5, 5), w (4, 3, 3, 3), pad 1", [(2, 3, 5, 5), (4, 3, 3, 3), (4,)],
                 dict(stride=1, padding=1)),
                ("x (2, 2, 7, 7), w (3, 2, 3, 3), stride 2, pad 1", [(2, 2, 7, 7), (3, 2, 3, 3), (3,)],
@@ -132,9 +188,9 @@ EXERCISES = {
                ("x (1, 2, 7, 7), w (2, 2, 3, 3), pad 2, dilation 2", [(1, 2, 7, 7), (2, 2, 3, 3), (2,)],
                 dict(stride=1, padding=2, dilation=2)),
                ("x (2, 3, 4, 4), w (2, 3, 1, 1)", [(2, 3, 4, 4), (2, 3, 1, 1), (2,)], {})]),
-    "batch_norm": Exercise(
+    "batch_norm": _exercise(
         "batch_norm", batch_norm_forward, ("x", "weight", "bias"), ("dx", "dweight", "dbias"),
-        _tinyres_batch_norm,
+        _tinyres_batch_norm, POINTS["batch_norm"],
         cases=[("x (4, 3, 3, 3)", [(4, 3, 3, 3), (3,), (3,)], {}),
                ("x (8, 2, 1, 1)", [(8, 2, 1, 1), (2,), (2,)], {}),
                ("x (2, 4, 5, 5)", [(2, 4, 5, 5), (4,), (4,)], {})]),

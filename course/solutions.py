@@ -5,12 +5,14 @@ Each function is ``backward(grad_output, cache)``: ``grad_output`` is dL/d(out) 
 They are written to be read next to the derivations in the notebook, and are
 deliberately not calls of tinyres's own kernels, so the grader's comparison with
 tinyres means something.
+
+Each body uses only ``np`` and ``col2im``, which the notebook imports, so the
+generators can paste it into a notebook's solution region as it is.  This file is
+never installed: ``tinyres.lessons.course`` reads it by path.
 """
 import numpy as np
 
-from ..backend.numpy_kernels import col2im
-
-CHANNEL_AXES = (0, 2, 3)   # batch norm and the bias sum over N, H and W
+from tinyres.backend.numpy_kernels import col2im
 
 
 def relu_backward(grad_output, cache):
@@ -56,7 +58,7 @@ def conv2d_backward(grad_output, cache):
     grad_cols = weight.reshape(out_channels, -1).T @ grad_matrix
     grad_x = col2im(grad_cols, x.shape, weight.shape[2:], cache["stride"], cache["padding"],
                     cache["dilation"])
-    grad_bias = grad_output.sum(axis=CHANNEL_AXES)
+    grad_bias = grad_output.sum(axis=(0, 2, 3))
     return grad_x, grad_weight, grad_bias
 
 
@@ -72,15 +74,16 @@ def batch_norm_backward(grad_output, cache):
     mean and the batch variance: every x moves the statistics that normalize all others.
     """
     x_hat, inv_std, weight = cache["x_hat"], cache["inv_std"], cache["weight"]
+    channel_axes = (0, 2, 3)   # the sums run over N, H and W
     count = x_hat.size // x_hat.shape[1]
     per_channel = (1, -1, 1, 1)
-    grad_bias = grad_output.sum(axis=CHANNEL_AXES)
-    grad_weight = (grad_output * x_hat).sum(axis=CHANNEL_AXES)
+    grad_bias = grad_output.sum(axis=channel_axes)
+    grad_weight = (grad_output * x_hat).sum(axis=channel_axes)
     grad_x_hat = grad_output * weight.reshape(per_channel)
     grad_x = inv_std.reshape(per_channel) / count * (
         count * grad_x_hat
-        - grad_x_hat.sum(axis=CHANNEL_AXES, keepdims=True)
-        - x_hat * (grad_x_hat * x_hat).sum(axis=CHANNEL_AXES, keepdims=True))
+        - grad_x_hat.sum(axis=channel_axes, keepdims=True)
+        - x_hat * (grad_x_hat * x_hat).sum(axis=channel_axes, keepdims=True))
     return grad_x, grad_weight, grad_bias
 
 
