@@ -123,6 +123,16 @@ def test_writing_into_the_cache_does_not_spoil_the_check():
     assert grade("relu", vandal, verbose=False).passed
 
 
+def test_warnings_inside_an_answer_stay_out_of_stderr(capsys):
+    def noisy(grad_output, cache):
+        import warnings
+        warnings.warn("a student's warning")
+        np.log(-np.ones(1))                                   # NumPy's RuntimeWarning
+        return SOLUTIONS["relu"](grad_output, cache)
+    assert grade("relu", noisy, verbose=False).passed
+    assert capsys.readouterr().err == ""
+
+
 def test_float32_answer_is_accepted():
     result = grade("relu", lambda grad, cache: SOLUTIONS["relu"](grad, cache).astype(np.float32),
                    tolerance=1e-6, verbose=False)

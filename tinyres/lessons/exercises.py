@@ -13,6 +13,12 @@ kernels, so the cache includes the arrays tinyres keeps for its own backward.
     max_pool2d:  out = max over each k x k window                 -> dx
     conv2d:      out = conv2d(x, weight, bias, stride, padding, dilation)  -> (dx, dweight, dbias)
     batch_norm:  out = (x - mean_B) / sqrt(var_B + eps) * weight + bias    -> (dx, dweight, dbias)
+
+:data:`EXERCISES` is the public half of the assignment's definition: for each exercise its
+forward, its points (relu 1, max_pool2d 2, conv2d 3, batch_norm 3), its public
+:class:`Case` s (shapes, settings, a seed each) and the hints of
+:mod:`tinyres.lessons.hints`.  The hidden cases and the solutions are the other half, in
+the course folder (:mod:`tinyres.lessons.course`).
 """
 from dataclasses import dataclass, field
 

@@ -24,6 +24,7 @@ Grading is two steps, kept apart so that they can run in two processes
 Each case is worth ``points / number of cases``: an answer that passes 2 of 3 cases of
 max pooling earns 1.33 of its 2 points.
 """
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -227,14 +228,17 @@ def run_answer(exercise, backward, cases_inputs):
 
     cases_inputs: ``[(case, grad_output, cache), ...]``.  Each call gets copies, so an
     answer that writes into its arguments cannot spoil the next check, and runs inside
-    the answer guard.
+    the answer guard with warnings silenced.
     """
     outcomes = []
     for case, grad_output, cache in cases_inputs:
         copies = Cache({key: value.copy() if isinstance(value, np.ndarray) else value
                         for key, value in cache.items()})
         try:
-            with answer_guard():
+            # warnings silenced: nbgrader gives 0 to any cell that writes to stderr, and the
+            # report, not a RuntimeWarning, is what tells the student what went wrong
+            with answer_guard(), warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
                 answer = backward(grad_output.copy(), copies)
             outcomes.append((_as_gradients(answer, exercise, case.shapes), None))
         except Exception as error:  # the student's code failed: say how, do not raise
