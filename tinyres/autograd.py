@@ -17,6 +17,7 @@ import contextlib
 from .backend.guard import refuse_inside_answer
 
 _grad_enabled = True
+_queued_callbacks = []   # run at the end of the current backward pass (queue_callback)
 
 
 def is_grad_enabled():
@@ -168,3 +169,14 @@ def backward(root, grad_output, retain_graph=False):
                 grads[id(parent)] = parent_grad
         if not retain_graph:
             ctx.release()
+    while _queued_callbacks:   # e.g. DistributedDataParallel averaging the gradients
+        _queued_callbacks.pop(0)()
+
+
+def queue_callback(callback):
+    """Run ``callback()`` once, when the backward pass now running has finished.
+
+    An op's backward can queue work that needs every gradient in place, as
+    ``DistributedDataParallel`` does to average them over the ranks.
+    """
+    _queued_callbacks.append(callback)

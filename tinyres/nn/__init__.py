@@ -5,17 +5,17 @@
     y = layer(x)                       # calls forward
     layer.state_dict()                 # {'weight': array of shape (64, 3, 3, 3)}
 """
-from . import init
+from . import init, parallel
 from .activation import ReLU
 from .container import Sequential
 from .conv import Conv2d
 from .linear import Flatten, Identity, Linear
 from .module import IncompatibleKeys, Module, RemovableHandle
-from .norm import BatchNorm2d
+from .norm import BatchNorm2d, SyncBatchNorm
 from .parameter import Parameter
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .state import StateDictError
 
 __all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm2d", "Conv2d", "Flatten", "Identity",
            "IncompatibleKeys", "Linear", "MaxPool2d", "Module", "Parameter", "ReLU",
-           "RemovableHandle", "Sequential", "StateDictError", "init"]
+           "RemovableHandle", "Sequential", "StateDictError", "SyncBatchNorm", "init", "parallel"]

@@ -74,3 +74,50 @@ class BatchNorm2d(Module):
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"track_running_stats={self.track_running_stats}")
+
+
+class SyncBatchNorm(BatchNorm2d):
+    """``BatchNorm2d`` whose training statistics cover every MPI rank, as ``torch.nn.SyncBatchNorm``.
+
+    While training with more than one rank, each channel is normalized with the mean and
+    variance of the whole batch spread over the ranks (one Allreduce of the sum and the
+    sum of squares forward, one of the two gradient sums backward; see
+    :mod:`tinyres.functional.sync_batch_norm`), and the running statistics are the same on
+    every rank.  With one rank, or in evaluation, it is ``BatchNorm2d``.  Same parameters,
+    buffers and state_dict keys.  input (N, C, H, W) -> same shape.
+    """
+
+    def forward(self, input):
+        from .. import distributed as dist
+        from ..functional.sync_batch_norm import sync_batch_norm
+
+        if not self.training or dist.world_size() == 1:
+            return super().forward(input)
+        if getattr(input, "ndim", None) != 4 or input.shape[1] != self.num_features:
+            raise ValueError(f"{self!r}: expected input of shape (N, {self.num_features}, H, W), "
+                             f"got {getattr(input, 'shape', type(input).__name__)}")
+        momentum = self.momentum
+        if self.track_running_stats and momentum is None:
+            momentum = 1.0 / (int(self.num_batches_tracked) + 1)
+        output = sync_batch_norm(input, self.running_mean, self.running_var, self.weight,
+                                 self.bias, momentum=momentum or 0.0, eps=self.eps)
+        if self.track_running_stats:
+            self.num_batches_tracked += 1
+        return output
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module):
+        """``module`` with every ``BatchNorm2d`` replaced by a SyncBatchNorm holding its state.
+
+        The new layers take over the parameters and buffers themselves (not copies), so
+        the state_dict keys and values are unchanged.  Returns the converted module
+        (a new object only when ``module`` itself is a BatchNorm2d).
+        """
+        if isinstance(module, BatchNorm2d) and not isinstance(module, cls):
+            converted = cls.__new__(cls)
+            converted.__dict__.update(module.__dict__)   # parameters, buffers, settings, mode
+            return converted
+        for name, child in list(module._modules.items()):
+            if child is not None:
+                module._modules[name] = cls.convert_sync_batchnorm(child)
+        return module
