@@ -23,11 +23,12 @@ needs_mpi = pytest.mark.skipif(
     reason=f"needs mpi4py and {MPIEXEC} (pip install 'tinyres[mpi]')")
 
 
-def _mpiexec(ranks, *arguments, timeout=300):
+def _mpiexec(ranks, *arguments, timeout=300, cwd=None):
     environment = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                        NUMBA_NUM_THREADS="1", TINYRES_NUM_THREADS="1")
     completed = subprocess.run([str(MPIEXEC), "-n", str(ranks), sys.executable, *arguments],
-                               capture_output=True, text=True, timeout=timeout, env=environment)
+                               capture_output=True, text=True, timeout=timeout, env=environment,
+                               cwd=cwd)
     return completed
 
 
@@ -124,10 +125,10 @@ def test_collectives_on_two_ranks(tmp_path):
         "values = np.full(2, 10.0 + rank)\n"
         "dist.broadcast(values, root=1)\n"
         "assert np.all(values == 11.0)\n"
-        "print('rank', rank, 'ok')\n")
-    completed = _mpiexec(2, str(script))
+        "open(f'rank{rank}.ok', 'w').close()\n")   # the ranks' prints interleave: files do not
+    completed = _mpiexec(2, str(script), cwd=tmp_path)
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert "rank 0 ok" in completed.stdout and "rank 1 ok" in completed.stdout
+    assert sorted(path.name for path in tmp_path.glob("*.ok")) == ["rank0.ok", "rank1.ok"]
 
 
 def _steps(tmp_path, ranks, *options):
@@ -169,3 +170,31 @@ def test_per_rank_batch_norm_differs_from_one_process(one_process, tmp_path):
     # weights are measurably elsewhere (docs/results/distributed.md gives the numbers)
     assert differences["conv1.weight"] > 1e-3
     assert differences["bn1.running_mean"] > 1e-2
+
+
+# --------------------------------------------------------------------------- the scaling model
+def _benchmark():
+    spec = importlib.util.spec_from_file_location("bench_distributed",
+                                                  HERE.parent / "benchmarks" / "bench_distributed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_ring_allreduce_model_sends_two_n_minus_one_over_n_of_the_bytes():
+    bench = _benchmark()
+    one_gigabyte = 2.5e8                                   # float32 numbers
+    seconds = bench.ring_allreduce_seconds(one_gigabyte, 4, 8, latency=0.0)
+    assert seconds == pytest.approx(2 * 3 / 4 * 1e9 / 1e9)  # 8 Gbit/s = 1 GB/s
+    with_latency = bench.ring_allreduce_seconds(one_gigabyte, 4, 8, latency=1e-3, bucket_mb=1e9)
+    assert with_latency - seconds == pytest.approx(2 * 3 * 1e-3)
+
+
+def test_scaling_model_never_beats_ideal_and_communication_grows_with_ranks():
+    model = _benchmark().scaling_model(seconds_per_image=1e-3)
+    for rows in model.values():
+        for bandwidth in {row["bandwidth_gbit"] for row in rows}:
+            mine = [row for row in rows if row["bandwidth_gbit"] == bandwidth]
+            assert all(row["speedup"] < row["workers"] for row in mine)
+            shares = [row["communication_share"] for row in mine]
+            assert shares == sorted(shares)
