@@ -481,3 +481,48 @@ def test_loader_with_the_paper_augmentation_on_fake_cifar(tmp_path):
     loader = DataLoader(train, batch_size=16, shuffle=True, seed=0, transform=pipeline)
     shapes = [(images.shape, labels.shape) for images, labels in loader]
     assert shapes == [((16, 3, 32, 32), (16,))] * 2 + [((8, 3, 32, 32), (8,))]
+
+
+# --------------------------------------------------------------------------- runs
+def test_loader_state_resumes_the_same_epoch_order(numbered):
+    loader = DataLoader(numbered, 4, shuffle=True, seed=3)
+    for _ in range(2):
+        list(loader)                         # two epochs done
+    state = loader.state_dict()
+    assert state == {"epoch": 2, "seed": 3, "batch_size": 4, "shuffle": True,
+                     "drop_last": False, "num_samples": 10}
+    expected = [sample_ids(images) for images, _ in loader]   # the third epoch
+    fresh = DataLoader(numbered, 4, shuffle=True, seed=3)
+    fresh.load_state_dict(state)
+    assert [sample_ids(images) for images, _ in fresh] == expected
+
+
+def test_loader_state_from_other_settings_is_refused(numbered):
+    state = DataLoader(numbered, 4, shuffle=True, seed=3).state_dict()
+    with pytest.raises(ValueError, match=r"seed 3 \(this loader has 4\), batch_size 4 "
+                                         r"\(this loader has 5\)"):
+        DataLoader(numbered, 5, shuffle=True, seed=4).load_state_dict(state)
+
+
+def test_dataset_shapes_are_known_without_loading(mnist):
+    from tinyres.data import DATASET_SHAPES
+
+    assert set(DATASET_SHAPES) == set(DATASET_NAMES)
+    for name, dataset in (("mnist5k", mnist[0]), ("digits", digits()[0]),
+                          ("synthetic", synthetic()[0])):
+        assert DATASET_SHAPES[name] == (dataset.image_shape, dataset.num_classes), name
+
+
+def test_check_available_says_what_is_missing_before_loading(tmp_path, monkeypatch):
+    from tinyres.data import check_available
+
+    check_available("synthetic")
+    write_fake_cifar(tmp_path / "cifar-10-batches-py")
+    check_available("cifar10", tmp_path)
+    with pytest.raises(FileNotFoundError, match="never downloads"):
+        check_available("cifar10", tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="unknown dataset 'imagenet'"):
+        check_available("imagenet")
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    with pytest.raises(ImportError, match=r"pip install tinyres\[data\]"):
+        check_available("digits")

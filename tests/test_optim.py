@@ -4,6 +4,7 @@ Each optimizer test runs several steps in float64 with a fresh random gradient p
 step, so momentum buffers and Adam's moments are exercised, and compares every
 parameter after every step.  Schedule tests compare the learning rates step by step.
 """
+import json
 import math
 
 import numpy as np
@@ -223,3 +224,73 @@ def test_warmup_refuses_a_scheduler_already_stepped():
     cosine.step()
     with pytest.raises(ValueError, match="step only the warm-up"):
         LinearWarmup(optimizer, 3, after=cosine)
+
+
+# ---------------------------------------------------------------------- checkpoints
+SCHEDULERS = {
+    "multistep": lambda o: MultiStepLR(o, [3, 7], 0.5),
+    "cosine": lambda o: CosineAnnealingLR(o, 12, 1e-3),
+    "warmup then multistep": lambda o: LinearWarmup(o, 4, 0.1, after=MultiStepLR(o, [6], 0.1)),
+    "warmup alone": lambda o: LinearWarmup(o, 5, 0.2),
+}
+
+
+@pytest.mark.parametrize("name", SCHEDULERS)
+def test_scheduler_state_survives_json_and_continues_identically(name):
+    """A schedule saved halfway and loaded into a fresh one gives the same learning rates."""
+    make = SCHEDULERS[name]
+    optimizer = SGD([tr.tensor(np.zeros(1), requires_grad=True)], lr=0.1)
+    scheduler = make(optimizer)
+    for _ in range(5):
+        scheduler.step()
+    saved_optimizer = json.loads(json.dumps(optimizer.state_dict()))
+    saved_scheduler = json.loads(json.dumps(scheduler.state_dict()))   # as in a checkpoint
+
+    twin_optimizer = SGD([tr.tensor(np.zeros(1), requires_grad=True)], lr=0.1)
+    twin = make(twin_optimizer)
+    twin_optimizer.load_state_dict(saved_optimizer)
+    twin.load_state_dict(saved_scheduler)
+    for step in range(10):
+        scheduler.step()
+        twin.step()
+        assert twin.get_last_lr() == scheduler.get_last_lr(), f"step {step}"
+        assert twin_optimizer.param_groups[0]["lr"] == optimizer.param_groups[0]["lr"]
+
+
+def test_scheduler_state_of_another_kind_is_refused():
+    optimizer = SGD([tr.tensor(np.zeros(1), requires_grad=True)], lr=0.1)
+    cosine = CosineAnnealingLR(optimizer, 10)
+    with pytest.raises(ValueError, match=r"unexpected entries \['gamma', 'milestones'\]"):
+        cosine.load_state_dict(MultiStepLR(optimizer, [2]).state_dict())
+    warmup = LinearWarmup(optimizer, 2)
+    with pytest.raises(ValueError, match="saved warm-up wraps a scheduler, this one wraps none"):
+        warmup.load_state_dict(
+            LinearWarmup(optimizer, 2, after=CosineAnnealingLR(optimizer, 5)).state_dict())
+
+
+def test_optimizer_state_with_json_indices_loads_and_bad_states_are_explained():
+    ours, _ = make_pair()
+    optimizer = Adam(ours, lr=0.01)
+    for param in ours:
+        param.grad = tr.tensor(np.ones(param.shape))
+    optimizer.step()
+    state = optimizer.state_dict()
+    as_json = {"state": {str(index): values for index, values in state["state"].items()},
+               "param_groups": json.loads(json.dumps(state["param_groups"]))}
+    twin = Adam([tr.tensor(p.numpy().copy(), requires_grad=True) for p in ours], lr=0.5)
+    twin.load_state_dict(as_json)
+    assert twin.param_groups[0]["lr"] == 0.01   # the saved hyperparameters win, as in torch
+    first_twin_param = twin.param_groups[0]["params"][0]
+    np.testing.assert_array_equal(twin.state[first_twin_param]["exp_avg"],
+                                  optimizer.state[ours[0]]["exp_avg"])
+    assert twin.state[first_twin_param]["exp_avg"] is not state["state"][0]["exp_avg"]
+
+    misshaped = {"state": {0: {**state["state"][0], "exp_avg": np.zeros((9, 9))}},
+                 "param_groups": state["param_groups"]}
+    with pytest.raises(ValueError, match=r"'exp_avg' of parameter 0 has shape \(9, 9\), the "
+                                         r"parameter has \(3, 4\)"):
+        twin.load_state_dict(misshaped)
+    with pytest.raises(ValueError, match="expected a dict with 'state' and 'param_groups'"):
+        twin.load_state_dict({"momentum": 0.9})
+    with pytest.raises(ValueError, match="parameter 7, which is in no saved parameter group"):
+        twin.load_state_dict({"state": {7: {}}, "param_groups": state["param_groups"]})

@@ -1,4 +1,5 @@
-"""Tests for tinyres/serialization.py: checkpoints as .npz, read without pickle."""
+"""Tests for tinyres/serialization.py: checkpoints as .npz, read without pickle, written
+atomically; damaged files are refused with their name."""
 import zipfile
 
 import numpy as np
@@ -6,6 +7,7 @@ import pytest
 
 import tinyres as tr
 from tinyres import models, nn
+from tinyres.serialization import CheckpointError, write_atomically
 
 
 def test_round_trip_is_exact(tmp_path, rng):
@@ -91,14 +93,65 @@ def test_save_errors_are_explained(tmp_path):
 def test_load_never_unpickles(tmp_path):
     path = tmp_path / "pickled.npz"
     np.savez(path, evil=np.array([{"code": 1}], dtype=object))
-    with pytest.raises(ValueError, match="cannot be read without unpickling"):
+    with pytest.raises(CheckpointError, match="cannot be read without unpickling") as caught:
         tr.load(path)
-    (tmp_path / "text.npz").write_text("not a checkpoint")
-    with pytest.raises(ValueError, match="is not a tinyres checkpoint"):
-        tr.load(tmp_path / "text.npz")
+    assert "allow_pickle" not in str(caught.value)  # never the advice to unpickle
     np.save(tmp_path / "single.npy", np.ones(3))
     with pytest.raises(ValueError, match="holds a single array"):
         tr.load(tmp_path / "single.npy")
+
+
+def saved_checkpoint(folder):
+    """The bytes of a small valid checkpoint."""
+    path = folder / "good.npz"
+    tr.save(models.cifar_resnet(8, width=2).state_dict(), path)
+    return path.read_bytes()
+
+
+def damaged_files(folder):
+    """(name, bytes) of files that tr.load must refuse."""
+    good = saved_checkpoint(folder)
+    flipped = bytearray(good)
+    flipped[len(good) // 2] ^= 0xFF   # one byte inside an array: the zip's CRC catches it
+    return [("truncated", good[: len(good) // 2]),
+            ("cut-at-the-end", good[:-10]),
+            ("flipped-byte", bytes(flipped)),
+            ("random", np.random.default_rng(0).bytes(4096)),
+            ("text", b"epoch,loss\n1,0.5\n"),
+            ("empty", b"")]
+
+
+@pytest.mark.parametrize("kind", ["truncated", "cut-at-the-end", "flipped-byte", "random", "text",
+                                  "empty"])
+def test_a_damaged_or_foreign_file_is_named_and_refused(tmp_path, kind):
+    content = dict(damaged_files(tmp_path))[kind]
+    path = tmp_path / f"{kind}.npz"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError) as caught:
+        tr.load(path)
+    message = str(caught.value)
+    assert str(path) in message and "is not a readable tinyres checkpoint" in message
+    assert "allow_pickle" not in message and "pickled data" not in message
+    assert caught.value.path == str(path)
+
+
+def test_a_missing_file_is_a_file_not_found_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.npz"):
+        tr.load(tmp_path / "missing.npz")
+
+
+def test_an_interrupted_save_keeps_the_previous_file(tmp_path):
+    path = tmp_path / "c.npz"
+    tr.save({"x": np.arange(3)}, path)
+
+    def fail_halfway(file):
+        file.write(b"PK\x03\x04 half an archive")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically(path, fail_halfway)
+    np.testing.assert_array_equal(tr.load(path)["x"], np.arange(3))
+    assert sorted(item.name for item in tmp_path.iterdir()) == ["c.npz"]  # no partial file
 
 
 def test_the_file_is_a_plain_zip_of_npy_members(tmp_path):

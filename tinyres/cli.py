@@ -1,29 +1,39 @@
-"""The ``tinyres`` command: train a network, print its summary, check its gradients.
+"""The ``tinyres`` command: train a network, use it, print its summary, check its gradients.
 
     tinyres train                                  # ResNet-20 on MNIST-5k, ~97 % in a few minutes
     tinyres train --model plain20 --epochs 5 --out runs/plain
-    tinyres summary resnet56 --input-shape 3,32,32
+    tinyres train --resume runs/plain              # continue after Ctrl-C, bit for bit
+    tinyres evaluate runs/plain                    # test loss, accuracy per class, confusion matrix
+    tinyres predict runs/plain seven.png           # the most probable classes of an image
+    tinyres summary resnet50                       # at its natural input, 3x224x224, 1,000 classes
     tinyres gradcheck resnet20                     # whole-network finite-difference check
     tinyres experiment degradation --epochs 10     # He et al. Fig. 6: plain vs residual
     tinyres grade hw4.ipynb --results results.json # grade lesson 4's assignment (Gradescope)
     tinyres assignment nbgrader course-folder/     # the assignment for nbgrader or Otter
 
 Every subcommand has ``--help``.  :func:`main` takes the argument list, so lessons
-and tests call ``main(["train", "--epochs", "1"])`` directly.
+and tests call ``main(["train", "--epochs", "1"])`` directly.  The commands that work
+with runs (train, evaluate, predict) are in :mod:`tinyres.cli_runs`.
 """
 import argparse
+import dataclasses
 import os
 import sys
 import time
 
 import numpy as np
 
-from . import backend
-from .backend.cpu_threads import set_num_threads
-from .experiments import SCHEDULES, Recipe, build_model, degradation, run
-from .train import TrainingDiverged, best_epoch
+from . import backend, data
+from .cli_runs import (INTERRUPTED, UsageError, check_data, command_evaluate, command_predict,
+                       command_train, recipe_from_arguments, select_backend)
+from .experiments import (CIFAR_MODELS, IMAGENET_MODELS, SCHEDULES, Recipe, build_model,
+                          degradation, model_family, natural_input)
+from .train import TrainingDiverged
 
 DEFAULTS = Recipe()
+MODEL_HELP = (f"CIFAR networks {', '.join(CIFAR_MODELS)}; ImageNet networks "
+              f"{', '.join(IMAGENET_MODELS)}; or resnetN / plainN for any depth N = 6n + 2, "
+              "e.g. resnet8")
 
 
 def _input_shape(text):
@@ -37,82 +47,120 @@ def _input_shape(text):
     return shape
 
 
-def _add_backend(parser, default=None):
+def _add_backend(parser, default=None, default_text=None):
+    default_text = default_text or default or "the TINYRES_BACKEND variable, else numba"
     parser.add_argument("--backend", choices=backend.BACKEND_NAMES, default=default,
-                        help="array library running the kernels (default: "
-                             f"{default or 'the TINYRES_BACKEND variable, else numba'})")
+                        help=f"array library running the kernels (default: {default_text})")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="CPU threads for numba, BLAS and the convolution (default: "
                              "TINYRES_NUM_THREADS, else all cores); fewer is often "
                              "faster on a machine busy with other work")
 
 
-def _add_recipe(parser, epochs=DEFAULTS.epochs):
-    """The options shared by ``train`` and ``experiment``: everything in a Recipe."""
+def _add_recipe(parser, defaults=DEFAULTS):
+    """The options shared by ``train`` and ``experiment``: everything in a Recipe.
+
+    Their parsed default is None ("not given"), so that ``train --resume`` can refuse
+    them; :func:`~tinyres.cli_runs.recipe_from_arguments` fills in ``defaults``.
+    """
+    parser.set_defaults(recipe_defaults=defaults)
     group = parser.add_argument_group("recipe")
-    group.add_argument("--dataset", default=DEFAULTS.dataset,
-                       choices=("mnist5k", "digits", "cifar10", "synthetic"),
-                       help="default: %(default)s")
-    group.add_argument("--data-root", default=None,
+    group.add_argument("--dataset", choices=data.DATASET_NAMES,
+                       help=f"default: {defaults.dataset}")
+    group.add_argument("--data-root", metavar="DIR",
                        help="folder holding cifar-10-batches-py (cifar10 only)")
-    group.add_argument("--epochs", type=int, default=epochs, help="default: %(default)s")
-    group.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size,
-                       help="default: %(default)s")
-    group.add_argument("--lr", type=float, default=DEFAULTS.lr,
-                       help="initial learning rate of SGD (default: %(default)s)")
-    group.add_argument("--momentum", type=float, default=DEFAULTS.momentum,
-                       help="default: %(default)s")
-    group.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay,
-                       help="default: %(default)s")
-    group.add_argument("--schedule", choices=SCHEDULES, default=DEFAULTS.schedule,
+    group.add_argument("--epochs", type=int, help=f"default: {defaults.epochs}")
+    group.add_argument("--batch-size", type=int, help=f"default: {defaults.batch_size}")
+    group.add_argument("--lr", type=float,
+                       help=f"initial learning rate of SGD (default: {defaults.lr})")
+    group.add_argument("--momentum", type=float, help=f"default: {defaults.momentum}")
+    group.add_argument("--weight-decay", type=float, help=f"default: {defaults.weight_decay}")
+    group.add_argument("--schedule", choices=SCHEDULES,
                        help="learning-rate schedule, stepped every iteration; multistep "
-                            "divides by 10 at 50%% and 75%% of training (default: %(default)s)")
-    group.add_argument("--warmup-steps", type=int, default=0,
+                            "divides by 10 at 50%% and 75%% of training "
+                            f"(default: {defaults.schedule})")
+    group.add_argument("--warmup-steps", type=int,
                        help="first iterations at lr/10, as the paper's ResNet-110 (default: 0)")
-    group.add_argument("--augment", action="store_true",
+    group.add_argument("--augment", action="store_true", default=None,
                        help="random crops (and flips on cifar10) of the training images")
-    group.add_argument("--train-subset", type=int, default=None, metavar="N",
+    group.add_argument("--train-subset", type=int, metavar="N",
                        help="train on N images only (a quick run)")
-    group.add_argument("--test-subset", type=int, default=None, metavar="N",
-                       help="test on N images only")
-    group.add_argument("--seed", type=int, default=DEFAULTS.seed, help="default: %(default)s")
-    group.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
-def _recipe(args):
-    return Recipe(dataset=args.dataset, data_root=args.data_root, epochs=args.epochs,
-                  batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
-                  weight_decay=args.weight_decay, schedule=args.schedule,
-                  warmup_steps=args.warmup_steps, augment=args.augment,
-                  train_subset=args.train_subset, test_subset=args.test_subset, seed=args.seed)
+    group.add_argument("--test-subset", type=int, metavar="N", help="test on N images only")
+    group.add_argument("--seed", type=int, help=f"default: {defaults.seed}")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def build_parser():
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="tinyres", description="Train and inspect residual networks built from scratch.")
+    parser.add_argument("--version", action="version", version=f"tinyres {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train = commands.add_parser(
         "train", help="train a network and save its history, checkpoints and plots",
         description="Train a network with SGD. Defaults: ResNet-20 on MNIST-5k (4,000 "
                     "training / 1,000 test digits), batch 128, lr 0.1, momentum 0.9, weight "
-                    "decay 1e-4, cosine schedule, seed 0.")
-    train.add_argument("--model", default="resnet20",
-                       help="resnet20/32/44/56/110, plain20/32/44/56/110, ... (default: %(default)s)")
-    train.add_argument("--width", type=int, default=None,
-                       help="channels of the first stage (16 in the paper); smaller is faster")
-    train.add_argument("--out", default=None,
+                    "decay 1e-4, cosine schedule, seed 0. Ctrl-C stops after the current "
+                    "batch and keeps every completed epoch (a second Ctrl-C stops at once); "
+                    "--resume continues the run.")
+    train.add_argument("--model", help=f"{MODEL_HELP} (default: resnet20)")
+    train.add_argument("--width", type=int,
+                       help="channels of the first stage of a CIFAR network (16 in the "
+                            "paper); smaller is faster")
+    train.add_argument("--out", metavar="DIR",
                        help="output folder (default: runs/<model>-<dataset>-<time>)")
+    train.add_argument("--resume", metavar="RUN_DIR",
+                       help="continue the run saved in RUN_DIR after its last complete epoch, "
+                            "with its recorded model and recipe")
     _add_recipe(train)
-    _add_backend(train, default="numba")
+    _add_backend(train, default=None, default_text="numba; with --resume, the run's")
 
-    summary = commands.add_parser("summary", help="print a network's layers, shapes and sizes",
-                                  description="Print each layer's output shape, parameters "
-                                              "and multiply-accumulates.")
-    summary.add_argument("model", help="e.g. resnet20, plain56, resnet50")
-    summary.add_argument("--input-shape", type=_input_shape, default=(3, 32, 32),
-                         help="C,H,W of one image (default: 3,32,32)")
-    summary.add_argument("--num-classes", type=int, default=10, help="default: %(default)s")
+    evaluate = commands.add_parser(
+        "evaluate", help="test loss, accuracy per class and confusion matrix of a trained run",
+        description="Evaluate a run's checkpoint on the test images its training used: the "
+                    "test loss, the accuracy overall and per class, and a confusion-matrix "
+                    "picture.")
+    evaluate.add_argument("run", metavar="RUN_DIR|CHECKPOINT",
+                          help="a run folder (its last.npz is used) or a checkpoint file")
+    evaluate.add_argument("--out", metavar="PNG",
+                          help="where to write the confusion matrix (default: "
+                               "confusion-<checkpoint>.png beside the checkpoint)")
+    evaluate.add_argument("--data-root", metavar="DIR",
+                          help="where CIFAR-10 is now, if it moved since training")
+    _add_backend(evaluate)
+
+    predict = commands.add_parser(
+        "predict", help="the most probable classes of images, by a trained run",
+        description="Classify PNG, JPEG or .npy images with a run's network. Each image is "
+                    "converted as training saw its images: channels (colour to grey or grey "
+                    "to colour), size (bilinear resize) and the run's normalization.")
+    predict.add_argument("run", metavar="RUN_DIR|CHECKPOINT",
+                         help="a run folder (its last.npz is used) or a checkpoint file")
+    predict.add_argument("images", metavar="IMAGE", nargs="+",
+                         help=".png, .jpg or .npy ((H, W) or (C, H, W), values in [0, 1])")
+    predict.add_argument("--top", type=int, default=3, metavar="K",
+                         help="how many classes to list per image (default: %(default)s)")
+    predict.add_argument("--invert", action="store_true",
+                         help="use 1 - pixel: a dark digit on white for a network trained on "
+                              "MNIST's light digits on black")
+    _add_backend(predict)
+
+    summary = commands.add_parser(
+        "summary", help="print a network's layers, shapes and sizes",
+        description="Print each layer's output shape, parameters and multiply-accumulates, "
+                    "at the network's natural input unless told otherwise: 3x224x224 and "
+                    "1,000 classes for the ImageNet networks, 3x32x32 and 10 classes for the "
+                    "CIFAR ones.")
+    summary.add_argument("model", metavar="MODEL", help=MODEL_HELP)
+    summary.add_argument("--input-shape", type=_input_shape, default=None, metavar="C,H,W",
+                         help="one image's shape (default: the network's natural input)")
+    summary.add_argument("--num-classes", type=int, default=None,
+                         help="default: 1000 for the ImageNet networks, 10 for the CIFAR ones")
+    summary.add_argument("--dataset", choices=data.DATASET_NAMES, default=None,
+                         help="take the input shape and classes of this dataset, as "
+                              "train --dataset builds the network")
     summary.add_argument("--width", type=int, default=None, help="first-stage channels")
 
     check = commands.add_parser(
@@ -143,7 +191,7 @@ def build_parser():
     degrade.add_argument("--width", type=int, default=16,
                          help="first-stage channels (default: %(default)s, as the paper)")
     degrade.add_argument("--out", default="runs/degradation", help="default: %(default)s")
-    _add_recipe(degrade, epochs=10)
+    _add_recipe(degrade, dataclasses.replace(DEFAULTS, epochs=10))
     _add_backend(degrade, default="numba")
 
     grade = commands.add_parser(
@@ -178,41 +226,33 @@ def build_parser():
     return parser
 
 
-def _select_backend(args):
-    if args.backend is not None:
-        backend.set_backend(args.backend)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}")
-        set_num_threads(args.threads)
-
-
-def command_train(args):
-    _select_backend(args)
-    recipe = _recipe(args)
-    out_dir = args.out or os.path.join(
-        "runs", f"{args.model}-{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
-    print(f"training {args.model} on {recipe.dataset} for {recipe.epochs} epochs "
-          f"({backend.get_backend()} backend, seed {recipe.seed}) -> {out_dir}")
-    _, history = run(args.model, recipe, out_dir=out_dir, width=args.width,
-                     progress=not args.no_progress)
-    best = best_epoch(history)
-    print(f"final test accuracy {100 * history['test_accuracy'][-1]:.2f}% "
-          f"(best {100 * best['test_accuracy']:.2f}% at epoch {best['epoch']}); "
-          f"{sum(history['seconds']):.0f} s of training")
-    print(f"files in {out_dir}: history.json, history.csv, curves.png, last.npz, best.npz")
-    return 0
-
-
 def command_summary(args):
     from .models import summary
 
-    channels = args.input_shape[0]
-    model = build_model(args.model, num_classes=args.num_classes, in_channels=channels,
-                        width=args.width)
-    result = summary(model, args.input_shape)
-    if result is not None:
-        print(result)
+    try:
+        family = model_family(args.model, args.width)
+    except ValueError as error:
+        raise UsageError(f"MODEL: {error}") from None
+    for flag, value in (("--num-classes", args.num_classes), ("--width", args.width)):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be at least 1, got {value}")
+    shape, classes, natural_name = natural_input(args.model)
+    origin = f"the natural input of the {natural_name} networks"
+    if args.dataset is not None:
+        shape, classes = data.DATASET_SHAPES[args.dataset]
+        origin = f"the {args.dataset} images, as train --dataset {args.dataset} builds it"
+    given = [flag for flag, value in (("--input-shape", args.input_shape),
+                                      ("--num-classes", args.num_classes)) if value is not None]
+    if given:
+        origin += f", changed by {' and '.join(given)}"
+    shape = args.input_shape or shape
+    classes = args.num_classes or classes
+    model = build_model(args.model, num_classes=classes, in_channels=shape[0], width=args.width)
+    print(f"input {'x'.join(map(str, shape))} with {classes:,} classes: {origin}")
+    if family == "cifar" and args.dataset is None and args.input_shape is None:
+        print("(tinyres train builds it for its dataset's images: 1x28x28 for mnist5k, the "
+              "default; see --dataset)")
+    print(summary(model, shape))
     return 0
 
 
@@ -221,7 +261,11 @@ def command_gradcheck(args):
     from .tensor import tensor
     from .train import seed_everything
 
-    _select_backend(args)
+    try:
+        model_family(args.model, args.width)
+    except ValueError as error:
+        raise UsageError(f"MODEL: {error}") from None
+    select_backend(args)
     seed_everything(args.seed)
     model = build_model(args.model, num_classes=args.num_classes,
                         in_channels=args.input_shape[0], width=args.width).double()
@@ -247,8 +291,15 @@ def command_gradcheck(args):
 
 
 def command_experiment(args):
-    _select_backend(args)
-    recipe = _recipe(args)
+    recipe = recipe_from_arguments(args)
+    for depth in args.depths:
+        if depth < 8 or (depth - 2) % 6:
+            raise UsageError(f"--depths: a CIFAR network has 6n + 2 layers (8, 14, 20, ...), "
+                             f"got {depth}")
+    if args.width < 1:
+        raise UsageError(f"--width must be at least 1, got {args.width}")
+    select_backend(args)
+    check_data(recipe.dataset, recipe.data_root)
     print(f"degradation experiment: depths {args.depths}, width {args.width}, {recipe.dataset}, "
           f"{recipe.epochs} epochs ({backend.get_backend()} backend) -> {args.out}")
     results = degradation(recipe, depths=args.depths, width=args.width, out_dir=args.out,
@@ -301,7 +352,8 @@ def command_assignment(args):
     return 0
 
 
-COMMANDS = {"train": command_train, "summary": command_summary, "gradcheck": command_gradcheck,
+COMMANDS = {"train": command_train, "evaluate": command_evaluate, "predict": command_predict,
+            "summary": command_summary, "gradcheck": command_gradcheck,
             "experiment": command_experiment, "grade": command_grade,
             "assignment": command_assignment}
 
@@ -311,7 +363,8 @@ def main(argv=None):
 
     Returns the exit status: 0 on success (for ``grade``: whenever grading ran), 1 when
     training diverged or a gradient check failed, 2 for a usage problem (an unknown
-    model, an unavailable backend, a submission that cannot be read).
+    model, an unavailable backend, an unreadable checkpoint, a submission that cannot be
+    read), 130 when Ctrl-C stopped it.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -326,6 +379,14 @@ def main(argv=None):
     except (ValueError, FileNotFoundError, ImportError, backend.BackendUnavailableError) as error:
         print(f"tinyres {args.command}: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C outside training, which reports its own
+        print(f"tinyres {args.command}: stopped by Ctrl-C", file=sys.stderr)
+        return INTERRUPTED
+    except BrokenPipeError:
+        # The output went to a program that stopped reading (tinyres summary ... | head).
+        # Point stdout at /dev/null so that flushing it at exit raises nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 A :class:`Recipe` is everything about a run except the network: dataset, epochs,
 batch size, optimizer and schedule, seed.  :func:`run` trains one named network with
-a recipe (what ``tinyres train`` does); :func:`degradation` trains plain and
+a recipe (what ``tinyres train`` does), :func:`resume` continues one from its folder
+(``tinyres train --resume``); :func:`degradation` trains plain and
 residual networks of two depths with one recipe and draws He et al.'s Fig. 1/6:
 
     the deeper *plain* network has the higher *training* error -- not overfitting,
@@ -20,11 +21,23 @@ import time
 import numpy as np
 
 from . import backend, data
+from .backend.cpu_threads import get_num_threads
+from .checkpoint import checkpoint_path, load_checkpoint
 from .optim import SGD
 from .optim.lr_scheduler import CosineAnnealingLR, LinearWarmup, MultiStepLR
 from .train import fit, seed_everything
 
 SCHEDULES = ("cosine", "multistep", "constant")
+
+# The networks by name.  Any resnetN or plainN with N = 6n + 2 (resnet8, plain14, ...)
+# is a CIFAR-style network as well; the ImageNet names take precedence.
+CIFAR_MODELS = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202",
+                "plain20", "plain32", "plain44", "plain56", "plain110")
+IMAGENET_MODELS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+MODEL_NAMES = CIFAR_MODELS + IMAGENET_MODELS
+# Each family's natural input, the one its paper used: (C, H, W), classes, its name.
+NATURAL_INPUTS = {"cifar": ((3, 32, 32), 10, "CIFAR-10"),
+                  "imagenet": ((3, 224, 224), 1000, "ImageNet")}
 
 
 @dataclasses.dataclass
@@ -59,37 +72,69 @@ class Recipe:
         if self.dataset not in data.DATASET_NAMES:
             raise ValueError(f"Recipe: dataset must be one of {data.DATASET_NAMES}, "
                              f"got {self.dataset!r}")
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"Recipe: {name} must be >= 1, got {getattr(self, name)}")
+        for name in ("epochs", "batch_size", "train_subset", "test_subset"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"Recipe: {name} must be >= 1, got {value}")
+        for name in ("lr", "momentum", "weight_decay", "warmup_steps", "seed"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"Recipe: {name} must be >= 0, got {getattr(self, name)}")
 
     def to_dict(self):
         return dataclasses.asdict(self)
 
 
 # ---------------------------------------------------------------------- building blocks
+def _model_key(name):
+    """``"ResNet-20"`` -> ``"resnet20"``; and its family prefix and depth digits."""
+    key = name.replace("-", "").lower()
+    family = key.rstrip("0123456789")
+    return key, family, key[len(family):]
+
+
+def model_family(name, width=None):
+    """``"cifar"`` or ``"imagenet"``: which kind of network a name builds.
+
+    Raises ValueError for an unknown name, a CIFAR depth that is not 6n + 2, or a
+    ``width`` given to an ImageNet network.
+    """
+    key, family, depth = _model_key(name)
+    if key in IMAGENET_MODELS:
+        if width is not None:
+            raise ValueError(f"width applies to the CIFAR networks (resnetN, plainN) only; "
+                             f"{name!r} is an ImageNet network")
+        return "imagenet"
+    if family in ("resnet", "plain") and depth:
+        if int(depth) < 8 or (int(depth) - 2) % 6:
+            raise ValueError(f"{name!r}: a CIFAR network has 6n + 2 layers (8, 14, 20, 26, "
+                             f"32, ...), got {depth}")
+        return "cifar"
+    raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODEL_NAMES)}, and "
+                     "resnetN or plainN for any depth N = 6n + 2 (e.g. resnet8)")
+
+
+def natural_input(name):
+    """``(input_shape (C, H, W), num_classes, dataset name)`` a network was designed for."""
+    return NATURAL_INPUTS[model_family(name)]
+
+
 def build_model(name, num_classes, in_channels, width=None):
     """A network of :mod:`tinyres.models` by name, adapted to the data.
 
-    name: ``resnet20``, ``plain56``, ... (or ``resnet-20``); ``width`` (the first
-    stage's channels, 16 in the paper) rebuilds a CIFAR-style network narrower or
-    wider through ``cifar_resnet``, for quick CPU runs.
+    name: ``resnet20``, ``plain56``, ``resnet50``, ... (or ``ResNet-20``; see
+    MODEL_NAMES).  ``width`` (the first stage's channels, 16 in the paper) rebuilds a
+    CIFAR-style network narrower or wider through ``cifar_resnet``, for quick CPU runs.
     """
     from . import models
 
-    key = name.replace("-", "").lower()
-    if width is not None:
-        family, depth = key.rstrip("0123456789"), key[len(key.rstrip("0123456789")):]
-        if family not in ("resnet", "plain") or not depth:
-            raise ValueError(f"build_model: width applies to the CIFAR networks resnetN and "
-                             f"plainN only, got {name!r}")
-        return models.cifar_resnet(int(depth), num_classes=num_classes, in_channels=in_channels,
-                                   width=width, plain=family == "plain")
-    constructor = getattr(models, key, None)
-    if key.startswith("_") or not callable(constructor):
-        known = sorted(n for n in dir(models) if n.startswith(("resnet", "plain")))
-        raise ValueError(f"build_model: unknown model {name!r}; known models: {', '.join(known)}")
-    return constructor(num_classes=num_classes, in_channels=in_channels)
+    if width is not None and (not isinstance(width, (int, np.integer)) or width < 1):
+        raise ValueError(f"width must be a positive number of channels, got {width!r}")
+    family = model_family(name, width)
+    key, kind, depth = _model_key(name)
+    if family == "imagenet":
+        return getattr(models, key)(num_classes=num_classes, in_channels=in_channels)
+    return models.cifar_resnet(int(depth), num_classes=num_classes, in_channels=in_channels,
+                               width=16 if width is None else int(width), plain=kind == "plain")
 
 
 def _subset(dataset, size, seed):
@@ -98,15 +143,20 @@ def _subset(dataset, size, seed):
     return dataset.subset(np.sort(np.random.default_rng(seed).permutation(len(dataset))[:size]))
 
 
-def build_loaders(recipe):
+def build_loaders(recipe, normalization=None):
     """``(train_loader, test_loader)`` for the recipe's dataset, normalised per channel.
 
-    The mean and standard deviation come from the training images only.
+    normalization: ``{"mean": [...], "std": [...]}`` (one value per channel), as a run
+    records it; by default computed from the training images only.  Both loaders'
+    ``Normalize`` is ``test_loader.transform``.
     """
     train, test = data.load_dataset(recipe.dataset, root=recipe.data_root)
     train = _subset(train, recipe.train_subset, recipe.seed)
     test = _subset(test, recipe.test_subset, recipe.seed)
-    normalize = data.Normalize(*data.channel_mean_std(train))
+    if normalization is None:
+        normalize = data.Normalize(*data.channel_mean_std(train))
+    else:
+        normalize = data.Normalize(normalization["mean"], normalization["std"])
     train_transform = normalize
     if recipe.augment:
         _, height, width = train.image_shape
@@ -138,24 +188,72 @@ def build_optimizer(model, recipe, steps_per_epoch):
     return optimizer, scheduler
 
 
-def run(model_name, recipe, out_dir=None, width=None, progress=True, log=print):
+def run_config(model_name, width, recipe, train_loader, test_loader):
+    """What a run's ``config.json`` and checkpoints record: the recipe, the network, the data.
+
+    model, width, in_channels, num_classes, classes, input_shape (C, H, W), normalization
+    {mean, std}, backend, threads, train_images, test_images, and every Recipe field.
+    """
+    train_set, normalize = train_loader.dataset, test_loader.transform
+    return dict(model=model_name, width=width, in_channels=int(train_set.image_shape[0]),
+                num_classes=train_set.num_classes, classes=list(train_set.classes),
+                input_shape=[int(size) for size in train_set.image_shape],
+                normalization={"mean": normalize.mean.tolist(), "std": normalize.std.tolist()},
+                backend=backend.get_backend(), threads=get_num_threads(),
+                train_images=len(train_set), test_images=len(test_loader.dataset),
+                **recipe.to_dict())
+
+
+def recipe_of(config):
+    """The :class:`Recipe` recorded in a run's config (its fields; other keys are ignored)."""
+    names = [field.name for field in dataclasses.fields(Recipe)]
+    return Recipe(**{name: config[name] for name in names if name in config})
+
+
+def run(model_name, recipe, out_dir=None, width=None, progress=True, log=print,
+        resume_from=None):
     """Train ``model_name`` with ``recipe``; returns ``(model, history)``.
 
     The seed is set before the model is built, so the run is reproducible.
+    resume_from: a checkpoint of this run (see :func:`resume`); its normalization and
+    states are used and training continues after its epoch.
     """
-    train_loader, test_loader = build_loaders(recipe)
+    normalization = None if resume_from is None else resume_from.run["normalization"]
+    train_loader, test_loader = build_loaders(recipe, normalization)
     images = train_loader.dataset.images
     seed_everything(recipe.seed)
     model = build_model(model_name, num_classes=train_loader.dataset.num_classes,
                         in_channels=images.shape[1], width=width)
     optimizer, scheduler = build_optimizer(model, recipe, len(train_loader))
-    config = dict(model=model_name, width=width, backend=backend.get_backend(),
-                  train_images=len(train_loader.dataset), test_images=len(test_loader.dataset),
-                  **recipe.to_dict())
+    config = run_config(model_name, width, recipe, train_loader, test_loader)
     history = fit(model, train_loader, test_loader, optimizer, recipe.epochs, scheduler,
                   scheduler_interval="step", out_dir=out_dir, progress=progress, log=log,
-                  config=config)
+                  config=config, resume_from=resume_from)
     return model, history
+
+
+def load_run(run_dir):
+    """The checkpoint ``run_dir/last.npz``, checked to be one :func:`resume` can continue."""
+    checkpoint = load_checkpoint(checkpoint_path(run_dir))
+    if not isinstance(checkpoint.run, dict) or "model" not in checkpoint.run:
+        raise ValueError(f"{checkpoint.path!r} does not record its model and recipe (it was "
+                         "written by fit without a config); continue it from Python with "
+                         "fit(..., resume_from=load_checkpoint(path))")
+    return checkpoint
+
+
+def resume(run_dir, progress=True, log=print, checkpoint=None):
+    """Continue the run in ``run_dir`` after the epoch its ``last.npz`` holds.
+
+    Everything comes from the checkpoint: the network, the recipe, the normalization
+    and the states, so on the same backend (and thread count) the run ends bit for bit
+    as an uninterrupted one.  checkpoint: ``load_run(run_dir)`` when already read.
+    Returns ``(model, history)``.
+    """
+    checkpoint = load_run(run_dir) if checkpoint is None else checkpoint
+    config = checkpoint.run
+    return run(config["model"], recipe_of(config), out_dir=os.fspath(run_dir),
+               width=config.get("width"), progress=progress, log=log, resume_from=checkpoint)
 
 
 # ---------------------------------------------------------------------- degradation

@@ -12,6 +12,7 @@ from .lessons.pictures import (confusion_matrix, draw_graph, draw_im2col, graph_
                                in_notebook, layer_gradient_norms, new_figure,
                                plot_confusion_matrix, plot_gradient_norms, plot_kernel_timings,
                                save_or_show, show_images)
+from .lessons.diagrams import *  # noqa: F401,F403  (block diagrams, pooling windows)
 
 # One colour per depth, shared by the panels, so the same depth is easy to follow.
 DEPTH_COLORS = ("tab:orange", "tab:red", "tab:blue", "tab:green", "tab:purple", "tab:brown")
@@ -33,24 +34,49 @@ def _plot_if_present(axes, epochs, values, **style):
         axes.plot(*zip(*points), **style)
 
 
+def _batch_positions(batch_losses):
+    """Each batch's place on the epoch axis: batch b of k in epoch e sits at e - 1 + (b + 1) / k.
+
+    So epoch e's last batch is at x = e, where the epoch's point is drawn.
+    """
+    positions, losses = [], []
+    for epoch, epoch_losses in enumerate(batch_losses, start=1):
+        count = len(epoch_losses)
+        positions += [epoch - 1 + (batch + 1) / count for batch in range(count)]
+        losses += list(epoch_losses)
+    return positions, losses
+
+
 def plot_history(history, path=None, title=None):
     """Loss (left) and error in % (right) per epoch, training and test, of one run.
 
     history: the dict returned by :func:`tinyres.train.fit` (columns ``epoch``,
-    ``train_loss``, ``test_loss``, ``train_accuracy``, ``test_accuracy``).
+    ``train_loss``, ``test_loss``, ``train_accuracy``, ``test_accuracy``, and optionally
+    ``batch_loss``, one list of batch losses per epoch, drawn as a faint line under the
+    training loss so that even a one-epoch run shows how the loss fell).  The epoch axis
+    has integer ticks and starts at 0, the start of training.
     """
+    from matplotlib.ticker import MaxNLocator
+
     figure = new_figure(10, 4)
     loss_axes, error_axes = figure.subplots(1, 2)
     epochs = history["epoch"]
     marker = "o" if len(epochs) < 30 else None
-    for split, style in (("train", "-"), ("test", "--")):
+    batch_losses = history.get("batch_loss") or []
+    if any(batch_losses):
+        positions, losses = _batch_positions(batch_losses)
+        loss_axes.plot(positions, losses, color="tab:blue", linewidth=0.8, alpha=0.3,
+                       label="train (each batch)")
+    for split, style, color in (("train", "-", "tab:blue"), ("test", "--", "tab:orange")):
         _plot_if_present(loss_axes, epochs, history[f"{split}_loss"], linestyle=style,
-                         marker=marker, label=split)
+                         marker=marker, color=color, label=split)
         _plot_if_present(error_axes, epochs, _percent_error(history[f"{split}_accuracy"]),
-                         linestyle=style, marker=marker, label=split)
+                         linestyle=style, marker=marker, color=color, label=split)
     loss_axes.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
     error_axes.set(xlabel="epoch", ylabel="error (%)", title="error")
     for axes in (loss_axes, error_axes):
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.set_xlim(0, max(epochs, default=1) + 0.1)
         axes.grid(alpha=0.3)
         axes.legend()
     if title:

@@ -6,11 +6,15 @@
     for images, labels in loader:   # (B, C, H, W) float32, (B,) int64
         ...
 
-Nothing here imports the rest of tinyres; the training loop wraps batches in tensors.
+``read_image`` and ``match_input`` turn PNG, JPEG or ``.npy`` files into batches shaped like
+a dataset's images, to predict their classes.  Nothing here imports the rest of tinyres;
+the training loop wraps batches in tensors.
 """
 from .datasets import (
     DATASET_NAMES,
+    DATASET_SHAPES,
     Dataset,
+    check_available,
     cifar10,
     digits,
     load_dataset,
@@ -18,6 +22,7 @@ from .datasets import (
     stratified_split,
     synthetic,
 )
+from .images import match_input, read_image
 from .loader import DataLoader
 from .transforms import (
     Compose,
@@ -29,7 +34,9 @@ from .transforms import (
 
 __all__ = [
     "DATASET_NAMES",
+    "DATASET_SHAPES",
     "Dataset",
+    "check_available",
     "cifar10",
     "digits",
     "load_dataset",
@@ -37,6 +44,8 @@ __all__ = [
     "stratified_split",
     "synthetic",
     "DataLoader",
+    "match_input",
+    "read_image",
     "Compose",
     "Normalize",
     "RandomCrop",

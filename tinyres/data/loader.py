@@ -63,6 +63,31 @@ class DataLoader:
         """Make the next iteration use epoch ``epoch``'s order (e.g. to resume a run)."""
         self.epoch = int(epoch)
 
+    def state_dict(self):
+        """Where the loader is, as plain data: ``{"epoch", "seed", "batch_size", "shuffle",
+        "drop_last", "num_samples"}``.
+
+        The epoch alone fixes the next shuffle and augmentation; the rest lets
+        :meth:`load_state_dict` check that it continues over the same data the same way.
+        """
+        return {"epoch": self.epoch, "seed": self.seed, "batch_size": self.batch_size,
+                "shuffle": self.shuffle, "drop_last": self.drop_last,
+                "num_samples": len(self.dataset.labels)}
+
+    def load_state_dict(self, state_dict):
+        """Continue from a saved :meth:`state_dict`; refuses one saved from other settings.
+
+        Any difference (another seed, batch size or number of samples) would change
+        every later batch, so it is an error rather than a silent change of the run.
+        """
+        current = self.state_dict()
+        different = [f"{key} {state_dict.get(key)!r} (this loader has {current[key]!r})"
+                     for key in current if key != "epoch" and state_dict.get(key) != current[key]]
+        if different:
+            raise ValueError("DataLoader.load_state_dict: the state was saved from a loader "
+                             f"with {', '.join(different)}; the batches would differ")
+        self.set_epoch(state_dict["epoch"])
+
     def __iter__(self):
         epoch_seed = np.random.SeedSequence([self.seed, self.epoch])
         self.epoch += 1

@@ -16,6 +16,7 @@ These are closed forms of t, so a schedule is reproducible from the counter alon
 (PyTorch computes some of them recursively; the values agree to round-off).
 """
 import bisect
+import copy
 import math
 
 from .optimizer import Optimizer
@@ -62,12 +63,20 @@ class LRScheduler:
         return list(self._last_lr)
 
     def state_dict(self):
-        """Everything except the optimizer (and a wrapped scheduler, saved separately)."""
-        return {key: value for key, value in self.__dict__.items()
-                if key not in ("optimizer", "after")}
+        """The schedule's position and settings as plain data (lists and numbers).
+
+        Everything but the optimizer, which is saved on its own, as in PyTorch.
+        """
+        return {key: copy.deepcopy(value) for key, value in self.__dict__.items()
+                if key != "optimizer"}
 
     def load_state_dict(self, state_dict):
-        self.__dict__.update(state_dict)
+        """Restore what :meth:`state_dict` saved: the next :meth:`step` continues from there."""
+        unknown = sorted(set(state_dict) - set(self.__dict__))
+        if unknown:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: unexpected entries "
+                             f"{unknown}; was this state saved from another kind of scheduler?")
+        self.__dict__.update(copy.deepcopy(state_dict))
 
 
 class MultiStepLR(LRScheduler):
@@ -171,6 +180,25 @@ class LinearWarmup(LRScheduler):
 
     def _in_constructor(self):
         return not hasattr(self, "_last_lr")
+
+    def state_dict(self):
+        """The warm-up's state, with the wrapped scheduler's under ``"after"`` (or None)."""
+        state = {key: copy.deepcopy(value) for key, value in self.__dict__.items()
+                 if key not in ("optimizer", "after")}
+        state["after"] = None if self.after is None else self.after.state_dict()
+        return state
+
+    def load_state_dict(self, state_dict):
+        """Restore the warm-up and the scheduler it wraps."""
+        state_dict = dict(state_dict)
+        after = state_dict.pop("after", None)
+        if (after is None) != (self.after is None):
+            raise ValueError("LinearWarmup.load_state_dict: the saved warm-up "
+                             f"{'wraps no' if after is None else 'wraps a'} scheduler, this one "
+                             f"{'wraps none' if self.after is None else 'wraps one'}")
+        super().load_state_dict(state_dict)
+        if after is not None:
+            self.after.load_state_dict(after)
 
     def get_lr(self):
         factor = self.warmup_factor(self.last_epoch)

@@ -132,8 +132,17 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict):
-        """Restore what :meth:`state_dict` saved, into an optimizer over the same parameters."""
+        """Restore what :meth:`state_dict` saved, into an optimizer over the same parameters.
+
+        The saved hyperparameters (``lr``, ``momentum``, ...) replace the current ones, as
+        in PyTorch.  Parameter indices may be ints or their strings (as after a trip
+        through JSON); each saved buffer must have its parameter's shape.
+        """
         name = type(self).__name__
+        if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
+            keys = sorted(state_dict) if isinstance(state_dict, dict) else type(state_dict).__name__
+            raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and "
+                             f"'param_groups', as state_dict() returns, got {keys}")
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups) or any(
                 len(saved["params"]) != len(mine["params"])
@@ -144,17 +153,29 @@ class Optimizer:
         by_index = {}
         for saved, mine in zip(groups, self.param_groups):
             for index, param in zip(saved["params"], mine["params"]):
-                by_index[index] = param
-            mine.update({key: value for key, value in saved.items() if key != "params"})
-        self.state = {}
+                by_index[int(index)] = param
+        state = {}
         for index, values in state_dict["state"].items():
-            param = by_index[int(index)]
-            xp = xp_of(param.data)
-            self.state[param] = {
-                key: (xp.asarray(value, dtype=param.data.dtype)
-                      if getattr(value, "shape", ()) == param.data.shape and hasattr(value, "dtype")
-                      else copy.deepcopy(value))
-                for key, value in values.items()}
+            param = by_index.get(int(index))
+            if param is None:
+                raise ValueError(f"{name}.load_state_dict: the state names parameter {index}, "
+                                 "which is in no saved parameter group")
+            state[param] = {key: self._restored(value, param, index, key)
+                            for key, value in values.items()}
+        for saved, mine in zip(groups, self.param_groups):
+            mine.update({key: value for key, value in saved.items() if key != "params"})
+        self.state = state
+
+    def _restored(self, value, param, index, key):
+        """A saved state entry on the parameter's device: buffers as arrays of its dtype."""
+        if getattr(value, "ndim", 0) == 0:
+            return copy.deepcopy(value)  # a counter such as Adam's step
+        if tuple(value.shape) != tuple(param.data.shape):
+            raise ValueError(f"{type(self).__name__}.load_state_dict: {key!r} of parameter "
+                             f"{index} has shape {tuple(value.shape)}, the parameter has "
+                             f"{tuple(param.data.shape)}")
+        # a copy, so the optimizer never shares memory with the dict it was given
+        return xp_of(param.data).array(value, dtype=param.data.dtype)
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]
