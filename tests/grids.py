@@ -24,6 +24,11 @@ def _conv_grid():
         # (batch, channels, height, width, out_channels, kernel, stride, padding, dilation)
         cases.append((1, 2, size, size + 1, 3, kernel, stride, padding, dilation))
     cases.append((2, 3, 6, 5, 4, (3, 1), (2, 1), (1, 0), (1, 2)))   # non-square everything
+    # PyTorch's padding strings: "same" splits d*(k-1) with the odd row / column at the end
+    cases.append((2, 2, 5, 6, 3, 3, 1, "same", 1))                  # odd kernel: symmetric
+    cases.append((1, 2, 6, 5, 2, (2, 4), 1, "same", 1))             # even kernels: one more after
+    cases.append((1, 3, 7, 7, 2, (3, 2), 1, "same", (2, 3)))        # dilated: totals 4 and 3
+    cases.append((2, 2, 7, 6, 3, (3, 2), 2, "valid", 1))            # no padding, strided
     return cases
 
 

@@ -35,3 +35,23 @@ def test_relu_rejects_non_tensors_and_integers():
         F.relu(np.ones(3))
     with pytest.raises(TypeError, match="relu: input must be float32 or float64"):
         F.relu(tr.tensor(np.ones(3, dtype=np.int64)))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_relu_at_nan_infinities_and_zero_matches_torch(dtype, backend, rng):
+    # PyTorch zeroes the gradient where the output is <= 0, so a NaN input (whose output
+    # is NaN, and NaN <= 0 is false) passes its gradient through; at exactly 0 it is 0
+    data = np.array([np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1.5, -2.5], dtype=dtype)
+    x, reference_x = tr.tensor(data, requires_grad=True), to_torch(data, requires_grad=True)
+    out, reference = F.relu(x), torch.relu(reference_x)
+    np.testing.assert_array_equal(out.numpy(), reference.detach().numpy())   # NaN == NaN here
+    seed = rng.standard_normal(data.shape).astype(dtype)
+    out.backward(seed)
+    reference.backward(torch.tensor(seed))
+    np.testing.assert_array_equal(x.grad.numpy(), reference_x.grad.numpy())
+    np.testing.assert_array_equal(x.grad.numpy()[:2], seed[:2])
+
+
+def test_relu_refuses_inplace():
+    with pytest.raises(ValueError, match="relu: inplace=True is not supported .* new tensor"):
+        F.relu(tr.tensor(np.ones(3)), inplace=True)

@@ -1,4 +1,6 @@
 """conv2d: float64 gradchecks, PyTorch parity and input errors, on the shared grid, per backend."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -31,7 +33,9 @@ def _check_against_torch(case, dtype, rng):
     ours = [tr.tensor(v, requires_grad=True) for v in (x, w, b)]
     theirs = [to_torch(v, requires_grad=True) for v in (x, w, b)]
     out = F.conv2d(*ours, **options)
-    reference = TF.conv2d(*theirs, **options)
+    with warnings.catch_warnings():   # PyTorch notes that "same" with an even kernel copies x
+        warnings.filterwarnings("ignore", message="Using padding='same'")
+        reference = TF.conv2d(*theirs, **options)
     assert out.dtype == dtype
     assert_close(out, reference, dtype)
 
@@ -93,6 +97,10 @@ def _ones(*shape, dtype=np.float64):
     (lambda: F.conv2d(_ones(1, 3, 8, 8), _ones(4, 3, 3, 3, dtype=np.float32)), TypeError, r"share one dtype"),
     (lambda: F.conv2d(_ones(1, 3, 8, 8), _ones(4, 3, 3, 3), _ones(5)), ValueError, r"bias has shape \(5,\), expected \(4,\)"),
     (lambda: F.conv2d(np.ones((1, 3, 8, 8)), _ones(4, 3, 3, 3)), TypeError, r"input must be a tinyres Tensor"),
+    (lambda: F.conv2d(_ones(1, 4, 8, 8), _ones(4, 2, 3, 3), groups=2), ValueError, r"groups=2 is not supported .* all input channels"),
+    (lambda: F.conv2d(_ones(1, 3, 8, 8), _ones(4, 3, 3, 3), padding="same", stride=2), ValueError, r"padding='same' needs stride 1 .*got stride=\(2, 2\)"),
+    (lambda: F.conv2d(_ones(1, 3, 8, 8), _ones(4, 3, 3, 3), padding="full"), ValueError, r"padding must be 'same', 'valid', an int or a pair of ints, got 'full'"),
+    (lambda: F.conv2d(_ones(1, 3, 8, 8), _ones(4, 3, 3, 3), padding=(1, "a")), TypeError, r"padding must be an int or a pair of ints, got \(1, 'a'\)"),
 ])
 def test_conv2d_bad_input_names_the_op_and_the_shapes(call, error, message):
     with pytest.raises(error, match="conv2d: .*" + message):
@@ -174,3 +182,23 @@ def test_conv2d_in_column_blocks_matches_torch(backend, rng, dtype, narrow_colum
 def test_conv2d_first_resnet20_stage_matches_torch(backend, rng, dtype):
     # 16 -> 16 channels at 32x32: the default blocks (434 columns) split every chunk
     _check_against_torch((3, 16, 32, 32, 16, 3, 1, 1, 1), dtype, rng)
+
+
+# --------------------------------------------------------------------------- nn.Conv2d
+@pytest.mark.parametrize("padding, kernel_size, dilation", [("same", 4, 1), ("same", 3, 2), ("valid", 3, 1)])
+def test_conv2d_layer_takes_padding_strings_as_torch(padding, kernel_size, dilation, backend, rng):
+    layer = tr.nn.Conv2d(2, 3, kernel_size, padding=padding, dilation=dilation)
+    reference = torch.nn.Conv2d(2, 3, kernel_size, padding=padding, dilation=dilation).double()
+    with torch.no_grad():
+        reference.weight.copy_(torch.tensor(layer.weight.numpy()))
+        reference.bias.copy_(torch.tensor(layer.bias.numpy()))
+    data = rng.standard_normal((2, 2, 7, 8)).astype(np.float32)
+    out = layer(tr.tensor(data))
+    assert out.shape == tuple(reference(torch.tensor(data).double()).shape)
+    assert_close(out, reference(torch.tensor(data).double()).float(), np.float32)
+    assert layer.padding == padding and f"padding={padding!r}" in repr(layer)
+
+
+def test_conv2d_layer_refuses_same_padding_with_a_stride():
+    with pytest.raises(ValueError, match=r"Conv2d: padding='same' needs stride 1"):
+        tr.nn.Conv2d(2, 3, 3, stride=2, padding="same")

@@ -82,6 +82,7 @@ def test_no_grad_still_updates_running_stats_in_training(backend, rng):
 @pytest.mark.parametrize("call, error, message", [
     (lambda x: F.batch_norm(x[0], None, None, training=True), ValueError, "input must have 4 dimensions"),
     (lambda x: F.batch_norm(x[:1, :, :1, :1], None, None, training=True), ValueError, "training mode needs more than one value per channel"),
+    (lambda x: F.batch_norm(x[:, :0], None, None, training=True), ValueError, r"more than one value per channel, got input shape \(2, 0, 4, 4\)"),
     (lambda x: F.batch_norm(x, np.zeros(2), np.ones(3)), ValueError, r"running_mean must have shape \(3,\)"),
     (lambda x: F.batch_norm(x, np.zeros(3, np.float32), np.ones(3)), ValueError, "dtype float64"),
     (lambda x: F.batch_norm(x, None, None), ValueError, "evaluation mode .* needs running_mean"),

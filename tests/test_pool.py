@@ -83,3 +83,30 @@ def test_pool_bad_input(call, message):
 def test_pool_rejects_integer_input():
     with pytest.raises(TypeError, match="max_pool2d: input must be float32 or float64"):
         F.max_pool2d(tr.tensor(np.ones((1, 1, 4, 4), dtype=np.int32)), 2)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda x: F.max_pool2d(x, 2, ceil_mode=True), r"ceil_mode=True is not supported .* round down"),
+    (lambda x: F.max_pool2d(x, 2, dilation=2), r"dilation=\(2, 2\) is not supported .* contiguous"),
+    (lambda x: F.max_pool2d(x, 2, return_indices=True), r"return_indices=True is not supported"),
+    (lambda x: F.avg_pool2d(x, 2, ceil_mode=True), r"ceil_mode=True is not supported"),
+    (lambda x: F.avg_pool2d(x, 2, count_include_pad=False), r"count_include_pad=False is not supported .* divisor"),
+    (lambda x: F.avg_pool2d(x, 2, divisor_override=3), r"divisor_override=3 is not supported .* R\*S"),
+])
+def test_pool_refuses_the_options_it_lacks_by_name(call, message):
+    # PyTorch's signature is accepted whole, so a call written for PyTorch never runs
+    # with an option silently dropped
+    with pytest.raises(ValueError, match=r"^(max|avg)_pool2d: " + message):
+        call(tr.tensor(np.ones((1, 1, 4, 4))))
+
+
+@pytest.mark.parametrize("kind", POOLS)
+def test_pool_takes_pytorchs_options_at_their_defaults_and_one_element_tuples(kind, backend, rng):
+    data = rng.standard_normal((2, 3, 7, 6))
+    defaults = {"max": dict(dilation=1, ceil_mode=False, return_indices=False),
+                "avg": dict(ceil_mode=False, count_include_pad=True, divisor_override=None)}[kind]
+    ours, theirs = POOLS[kind]
+    x = tr.tensor(data, requires_grad=True)
+    out = ours(x, (3,), (2,), (1,), **defaults)       # (v,) means (v, v), as in PyTorch
+    assert_close(out, theirs(torch.tensor(data), (3,), (2,), (1,), **defaults), np.float64)
+    tr.gradcheck(lambda x: ours(x, (3,), (2,), (1,), **defaults), [x])

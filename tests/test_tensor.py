@@ -231,3 +231,82 @@ def test_backward_gradient_of_another_dtype_is_refused():
     a = tr.tensor(np.ones(2, dtype=np.float32), requires_grad=True)
     with pytest.raises(TypeError, match="grad has dtype float64 but the tensor is float32"):
         (a * 2.0).backward(np.ones(2))
+
+
+# --------------------------------------------------------------------------- integer tensors
+@pytest.mark.parametrize("op, call", [
+    ("neg", lambda t: -t),
+    ("add", lambda t: t + t),
+    ("sub", lambda t: t - 1),
+    ("mul", lambda t: 2.5 * t),
+    ("div", lambda t: t / t),
+    ("pow", lambda t: t ** 2),
+    ("matmul", lambda t: t.reshape(2, 2) @ t.reshape(2, 2)),
+    ("exp", lambda t: t.exp()),
+    ("log", lambda t: t.log()),
+    ("sum", lambda t: t.sum()),
+    ("mean", lambda t: t.mean()),
+    ("max", lambda t: t.max()),
+])
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.bool_])
+def test_arithmetic_and_reductions_refuse_integer_and_bool_tensors(op, call, dtype):
+    # one rule: NumPy would change the dtype (int64 mean -> float64, int / int -> float64,
+    # -bool -> its own error); tinyres refuses and names the op
+    t = tr.tensor(np.array([1, 0, 1, 1], dtype=dtype))
+    with pytest.raises(TypeError, match=rf"^{op}: needs a floating-point tensor .*got {np.dtype(dtype)}"):
+        call(t)
+
+
+def test_integer_tensors_still_change_shape_and_keep_their_dtype():
+    t = tr.tensor(np.arange(6, dtype=np.int64).reshape(2, 3))
+    for changed in (t.reshape(3, 2), t.permute(1, 0), t.transpose(0, 1), t.T, t[1:, ::2],
+                    t.pad(((1, 0), (0, 1)))):
+        assert changed.dtype == np.int64
+    np.testing.assert_array_equal(t.transpose(0, 1).numpy(), np.arange(6).reshape(2, 3).T)
+
+
+# --------------------------------------------------------------------------- reductions and transpose, PyTorch's edge cases
+EDGE_CASES = {
+    # name: (tinyres, torch, input shape) -- 0-d tensors take axis 0 and -1, as in PyTorch
+    "sum_0d_axis0": (lambda a: a.sum(axis=0), lambda a: a.sum(dim=0), ()),
+    "mean_0d_axis-1_keepdims": (lambda a: a.mean(axis=-1, keepdims=True), lambda a: a.mean(dim=-1, keepdim=True), ()),
+    "max_0d_axis0": (lambda a: a.max(axis=0), lambda a: torch.amax(a, dim=0), ()),
+    "transpose_0d": (lambda a: a.transpose(0, -1), lambda a: a.transpose(0, -1), ()),
+    "transpose_1d": (lambda a: a.transpose(0, 0), lambda a: a.transpose(0, 0), (3,)),
+    # empty tensors: the sum of nothing is 0, the mean of nothing NaN, an empty result stays empty
+    "sum_empty_axis": (lambda a: a.sum(axis=1), lambda a: a.sum(dim=1), (3, 0)),
+    "mean_empty_axis": (lambda a: a.mean(axis=1), lambda a: a.mean(dim=1), (3, 0)),
+    "max_over_a_full_axis_of_an_empty_tensor": (lambda a: a.max(axis=0), lambda a: torch.amax(a, dim=0), (4, 0)),
+}
+
+
+@pytest.mark.parametrize("name", EDGE_CASES)
+def test_reduction_and_transpose_edge_cases_match_torch(name, rng):
+    ours, theirs, shape = EDGE_CASES[name]
+    data = rng.standard_normal(shape)
+    x, reference_x = tr.tensor(data, requires_grad=True), to_torch(data, requires_grad=True)
+    out, reference = ours(x), theirs(reference_x)
+    assert out.shape == tuple(reference.shape) and out.dtype == np.float64
+    np.testing.assert_allclose(out.numpy(), reference.detach().numpy(), rtol=1e-12)   # NaN == NaN
+    seed = rng.standard_normal(out.shape)
+    out.backward(seed)
+    reference.backward(torch.tensor(seed))
+    assert_close(x.grad, reference_x.grad, np.float64)
+    if x.size:
+        tr.gradcheck(ours, [tr.tensor(data, requires_grad=True)])
+
+
+@pytest.mark.parametrize("bad, message", [
+    (lambda t: t.sum(axis=()), r"sum: axis=\(\) is ambiguous .* pass axis=None"),
+    (lambda t: t.max(axis=(0, -2)), r"max: axis \(0, -2\) names the same axis twice"),
+    (lambda t: t.mean(axis=2), r"mean: axis 2 is out of range for a tensor of shape \(2, 3\)"),
+    (lambda t: t[:, :0].max(axis=1), r"max: the maximum over an axis of size 0 is undefined \(axis 1 of a tensor of shape \(2, 0\)\)"),
+    (lambda t: t.transpose(0, 2), r"transpose: dim 2 is out of range for a tensor of shape \(2, 3\)"),
+    (lambda t: tr.tensor(np.array(1.0)).transpose(1, 0), r"transpose: dim 1 is out of range for a tensor of shape \(\)"),
+    (lambda t: tr.tensor(np.array(1.0)).permute(0), r"permute: \(0,\) is not a permutation of the 0 axes"),
+    (lambda t: 2.0 ** t, r"pow: the exponent must be a number, got a Tensor"),
+])
+def test_reduction_and_transpose_errors_name_the_op(bad, message):
+    t = tr.tensor(np.ones((2, 3)), requires_grad=True)
+    with pytest.raises((ValueError, TypeError), match=message):
+        bad(t)

@@ -11,8 +11,14 @@ sit side by side:
 ``Function.apply`` does the bookkeeping once for all ops: unwrap tensors to arrays,
 run ``forward``, and -- when a gradient is wanted -- remember the inputs so that
 :func:`backward` can walk the graph from the loss back to the leaves.
+
+An op that is not differentiable everywhere (ReLU at 0, a tie in max pooling) says
+where through ``Function.kinks``, so that :func:`tinyres.gradcheck` can tell a finite
+difference that straddles such a point from a wrong backward.
 """
 import contextlib
+from dataclasses import dataclass
+from typing import Callable
 
 from .backend.guard import refuse_inside_answer
 
@@ -62,6 +68,40 @@ class Context:
         self.saved, self.released = (), True
 
 
+@dataclass
+class Kinks:
+    """Where one application of an op is not differentiable (see :meth:`Function.kinks`).
+
+    ``branch`` is an array that changes value exactly when an input crosses such a point
+    (ReLU: which inputs are positive; max pooling: each window's arg-max), so two runs
+    on either side of a finite difference disagree on it there.  ``describe(index)``
+    says in words why element ``index`` of ``branch`` sits near one (it reads the inputs
+    of this run); ``advice`` says how to move away from it.
+    """
+    branch: object
+    describe: Callable
+    advice: str
+
+
+def format_index(index):
+    """(1, 2) -> "[1, 2]", as a student indexes an array."""
+    return "[" + ", ".join(str(int(i)) for i in index) + "]"
+
+
+_kink_log = None   # a list while record_kinks() is open: each op's Kinks, in the order ops ran
+
+
+@contextlib.contextmanager
+def record_kinks():
+    """Collect the :class:`Kinks` of every op that runs inside the block (gradcheck uses it)."""
+    global _kink_log
+    previous, _kink_log = _kink_log, []
+    try:
+        yield _kink_log
+    finally:
+        _kink_log = previous
+
+
 class Function:
     """Base class of differentiable ops; see the module docstring."""
 
@@ -72,6 +112,16 @@ class Function:
     @staticmethod
     def backward(ctx, grad_output):
         raise NotImplementedError
+
+    @staticmethod
+    def kinks(ctx, inputs, output):
+        """Where this op is not differentiable, as :class:`Kinks`; None for a smooth op.
+
+        ``inputs`` are the arrays forward received, ``output`` the array it returned.
+        Only :func:`tinyres.gradcheck` calls it, to explain a mismatch; an op with a kink
+        (a max, a ReLU, an absolute value) overrides it.
+        """
+        return None
 
     @classmethod
     def apply(cls, *args, **kwargs):
@@ -86,6 +136,10 @@ class Function:
         arrays = [a.data if isinstance(a, Tensor) else a for a in args]
         ctx = Context(cls, args)
         output = Tensor(cls.forward(ctx, *arrays, **kwargs))
+        if _kink_log is not None:
+            kinks = cls.kinks(ctx, arrays, output.data)
+            if kinks is not None:
+                _kink_log.append((cls, kinks))
         if _grad_enabled and any(ctx.needs_input_grad):
             output.requires_grad = True
             output._ctx = ctx

@@ -14,14 +14,27 @@ derivatives along a few random unit directions d,
 
 which costs 2 forward passes per direction whatever the input size, cheap enough
 for a whole residual network.
+
+A finite difference is only meaningful where the function is smooth between x - eps
+and x + eps.  Where a step carries some op's input across a point where its derivative
+jumps -- ReLU's input across 0, two values of a max-pooling window past each other --
+the central difference averages two slopes and disagrees with any correct backward.
+For each mismatch gradcheck runs the two steps again, asks every op on the way where
+its kinks are (:meth:`tinyres.autograd.Function.kinks`) and, when one was crossed and
+the analytic value equals the slope on one side of the step, says so: which element,
+which op, and what to do.  Such a mismatch still fails the check (the finite difference
+proved nothing there), but it is reported apart from the real ones, and a mismatch that
+crosses no kink, or matches neither side, is never blamed on one.
 """
+import contextlib
+import inspect
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .autograd import no_grad
-from .backend import xp_of
+from .autograd import format_index, no_grad, record_kinks
+from .backend import to_device, xp_of
 from .tensor import Tensor
 
 
@@ -34,28 +47,72 @@ class GradcheckError(AssertionError):
 
 
 @dataclass
+class Mismatch:
+    """One element (or direction) where the analytic and numeric gradients disagree."""
+    where: object             # element index (mode="full") or direction number (mode="random")
+    label: str                # how the report names it: "x[1, 2] = 1e-07", "x along random direction 2"
+    analytic: float           # the analytic value there
+    numeric: float            # the central difference there
+    kink: str = None          # why the step straddles a point without a derivative; None: real
+    note: str = None          # for a real mismatch next to a kink: why it is not blamed on it
+
+    def __str__(self):
+        if self.kink:
+            return f"{self.label}: {self.kink}"
+        text = f"{self.label}: analytic {self.analytic:.7g}, numeric {self.numeric:.7g}"
+        return f"{text} ({self.note})" if self.note else text
+
+
+@dataclass
 class InputCheck:
-    """The comparison for one input tensor."""
-    index: int
-    shape: tuple
-    max_abs_error: float
-    max_rel_error: float
+    """The comparison for one input tensor.
+
+    analytic, numeric: the gradient from backward() and the central difference, at the
+    worst element (or direction).
+    """
+    index: int                # the input's position in gradcheck's ``inputs``
+    shape: tuple              # the input's shape
+    max_abs_error: float      # the largest |analytic - numeric|
+    max_rel_error: float      # the largest |analytic - numeric| / |numeric|
     worst_index: tuple        # element index (mode="full") or direction number (mode="random")
-    analytic: float           # the analytic value at the worst element / direction
-    numeric: float            # the finite-difference value there
-    passed: bool
+    analytic: float
+    numeric: float
+    passed: bool              # every element (direction) within atol + rtol * |numeric|
+    name: str = ""            # the input's name: fn's parameter name, or "input 0"
+    mismatches: list = field(default_factory=list)   # every Mismatch, at a kink or real
+
+    @property
+    def at_kinks(self):
+        """The mismatches explained by a finite difference that straddles a kink or a tie."""
+        return [m for m in self.mismatches if m.kink]
+
+    @property
+    def real_mismatches(self):
+        """The mismatches that no kink explains: the analytic gradient disagrees."""
+        return [m for m in self.mismatches if not m.kink]
 
 
 @dataclass
 class GradcheckReport:
-    """Per-input results of a gradient check; ``str()`` is a readable table."""
-    function: str
-    mode: str
-    inputs: list = field(default_factory=list)
+    """Per-input results of a gradient check; ``str()`` is a readable table, then the
+    mismatches at kinks and the real ones, each under its own heading."""
+    function: str             # the name of the checked callable
+    mode: str                 # "full" (every element) or "random" (random directions)
+    inputs: list = field(default_factory=list)   # one InputCheck per input that requires grad
 
     @property
     def passed(self):
         return all(check.passed for check in self.inputs)
+
+    @property
+    def at_kinks(self):
+        """Every mismatch explained by a kink or a tie, over all inputs."""
+        return [m for check in self.inputs for m in check.at_kinks]
+
+    @property
+    def real_mismatches(self):
+        """Every mismatch that no kink explains, over all inputs."""
+        return [m for check in self.inputs for m in check.real_mismatches]
 
     def __str__(self):
         lines = [f"gradcheck of {self.function} (mode={self.mode!r}): "
@@ -63,10 +120,27 @@ class GradcheckReport:
                  f"{'input':>5}  {'shape':<18} {'max abs err':>12} {'max rel err':>12}  "
                  f"{'worst at':<16} {'analytic':>14} {'numeric':>14}"]
         for c in self.inputs:
+            marker = "" if c.passed else "   <-- mismatch" if c.real_mismatches \
+                else "   <-- mismatch at a kink"
             lines.append(f"{c.index:>5}  {str(c.shape):<18} {c.max_abs_error:12.3e} "
                          f"{c.max_rel_error:12.3e}  {str(c.worst_index):<16} {c.analytic:14.7g} "
-                         f"{c.numeric:14.7g}{'' if c.passed else '   <-- mismatch'}")
+                         f"{c.numeric:14.7g}{marker}")
+        for c in self.inputs:
+            for found, heading in (
+                    (c.at_kinks, "where the finite difference straddles a point at which the "
+                                 "function is not differentiable (not a bug in backward)"),
+                    (c.real_mismatches, "where the analytic and numeric gradients disagree "
+                                        "(no kink explains them)")):
+                if found:
+                    count = f"{len(found)} mismatch{'es' if len(found) > 1 else ''}"
+                    lines.append(f"{c.name}: {count} {heading}:")
+                    lines += [f"  {m}" for m in found[:_LISTED]]
+                    if len(found) > _LISTED:
+                        lines.append(f"  ... and {len(found) - _LISTED} more")
         return "\n".join(lines)
+
+
+_LISTED = 10   # mismatches of each kind spelled out per input
 
 
 def rel_error(a, b):
@@ -82,6 +156,17 @@ def _name(fn):
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
 
+def _input_names(fn, count):
+    """fn's positional parameter names ("x", "w", ...), else "input 0", "input 1", ..."""
+    try:
+        parameters = [p for p in inspect.signature(fn).parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        parameters = []
+    names = [p.name for p in parameters[:count]]
+    return names + [f"input {i}" for i in range(len(names), count)]
+
+
 def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, mode="full", num_directions=3,
               seed=0, raise_exception=True):
     """Compare the gradients from backward() with central finite differences.
@@ -91,8 +176,11 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, mode="full", num_direc
     An element passes when |analytic - numeric| <= atol + rtol * |numeric|.
 
     Returns a :class:`GradcheckReport`; raises :class:`GradcheckError` carrying it on a
-    mismatch unless ``raise_exception=False``.  Warns when an input is not float64,
-    since float32 round-off swamps the finite differences.
+    mismatch unless ``raise_exception=False``.  Each mismatch is examined: one whose ±eps
+    step crosses a kink or a tie of an op on the way (and whose analytic value is the
+    slope on one side of it) is reported with the element, the op and the reason, apart
+    from the real mismatches.  Warns when an input is not float64, since float32
+    round-off swamps the finite differences.
     """
     if mode not in ("full", "random"):
         raise ValueError(f"gradcheck: mode must be 'full' or 'random', got {mode!r}")
@@ -127,46 +215,57 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, mode="full", num_direc
     analytic = {i: (inputs[i].grad.numpy().astype(np.float64) if inputs[i].grad is not None
                     else np.zeros(inputs[i].shape)) for i in checked}
 
+    names = _input_names(fn, len(inputs))
     report = GradcheckReport(function=_name(fn), mode=mode)
     for i in checked:
         data = inputs[i].data
         if mode == "full":
-            numeric = np.zeros(data.shape)
-            for position in np.ndindex(data.shape):
-                numeric[position] = _central_difference(data, position, eps, scalar_loss)
-            got, expected, where = analytic[i].ravel(), numeric.ravel(), list(np.ndindex(data.shape))
+            where = list(np.ndindex(data.shape))
+            numeric = np.array([_central_difference(data, position, eps, scalar_loss)
+                                for position in where])
+            got = analytic[i].ravel()
         else:
-            got, expected, where = [], [], list(range(num_directions))
+            directions = []
             for _ in range(num_directions):
                 direction = rng.standard_normal(data.shape)
-                direction /= np.linalg.norm(direction)
-                got.append(float((analytic[i] * direction).sum()))
-                expected.append(_directional_difference(data, xp.asarray(direction).astype(data.dtype),
-                                                        eps, scalar_loss))
-            got, expected = np.array(got), np.array(expected)
-        report.inputs.append(_compare(i, data.shape, got, expected, where, atol, rtol))
+                directions.append(direction / np.linalg.norm(direction))
+            where = [xp.asarray(d).astype(data.dtype) for d in directions]
+            got = np.array([float((analytic[i] * d).sum()) for d in directions])
+            numeric = np.array([_central_difference(data, d, eps, scalar_loss) for d in where])
+        check = _compare(i, data.shape, got, numeric, where if mode == "full"
+                         else list(range(num_directions)), atol, rtol)
+        check.name = names[i]
+        check.mismatches = _examine(data, names[i], where, got, numeric, eps, atol, rtol,
+                                    scalar_loss)
+        report.inputs.append(check)
     if raise_exception and not report.passed:
         raise GradcheckError(report)
     return report
 
 
-def _central_difference(data, position, eps, loss):
-    original = data[position].item()
-    data[position] = original + eps
-    plus = loss()
-    data[position] = original - eps
-    minus = loss()
-    data[position] = original
-    return (plus - minus) / (2 * eps)
+@contextlib.contextmanager
+def _moved(data, where, step):
+    """``data`` moved by ``step``: at element ``where`` (a tuple) or along direction ``where``."""
+    if isinstance(where, tuple):
+        original = data[where].item()
+        data[where] = original + step
+    else:
+        original = data.copy()
+        data += step * where
+    try:
+        yield
+    finally:
+        if isinstance(where, tuple):
+            data[where] = original
+        else:
+            data[...] = original
 
 
-def _directional_difference(data, direction, eps, loss):
-    original = data.copy()
-    data += eps * direction
-    plus = loss()
-    data[...] = original - eps * direction
-    minus = loss()
-    data[...] = original
+def _central_difference(data, where, eps, loss):
+    with _moved(data, where, eps):
+        plus = loss()
+    with _moved(data, where, -eps):
+        minus = loss()
     return (plus - minus) / (2 * eps)
 
 
@@ -180,3 +279,57 @@ def _compare(index, shape, analytic, numeric, where, atol, rtol):
         max_abs_error=float(error.max(initial=0.0)), max_rel_error=float(relative.max(initial=0.0)),
         worst_index=where[worst] if error.size else (), analytic=float(analytic[worst]) if error.size else 0.0,
         numeric=float(numeric[worst]) if error.size else 0.0, passed=bool(np.all(excess <= 0)))
+
+
+# --------------------------------------------------------------------------- kinks and ties
+def _examine(data, name, where, analytic, numeric, eps, atol, rtol, loss):
+    """A :class:`Mismatch` for every element or direction that fails, each examined for kinks."""
+    failing = np.flatnonzero(np.abs(analytic - numeric) > atol + rtol * np.abs(numeric))
+    if failing.size == 0:
+        return []
+    center_loss, center_kinks = _run_recording(data, None, 0.0, loss)
+    element = name if name.isidentifier() else f"{name}, element "   # x[1, 2] / input 0, element [1, 2]
+    mismatches = []
+    for k in failing:
+        full = isinstance(where[k], tuple)
+        label = (f"{element}{format_index(where[k])} = {data[where[k]].item():.3g}" if full
+                 else f"{name} along random direction {k}")
+        mismatch = Mismatch(where[k] if full else int(k), label, float(analytic[k]),
+                            float(numeric[k]))
+        plus_loss, plus_kinks = _run_recording(data, where[k], eps, loss)
+        minus_loss, minus_kinks = _run_recording(data, where[k], -eps, loss)
+        crossed = _crossed(center_kinks, plus_kinks, minus_kinks)
+        if crossed is not None:
+            # a correct backward gives the slope of the side the unmoved input lies on
+            sides = ((plus_loss - center_loss) / eps, (center_loss - minus_loss) / eps)
+            if any(abs(analytic[k] - side) <= atol + rtol * abs(side) for side in sides):
+                mismatch.kink = crossed
+            else:
+                mismatch.note = ("the ±eps step also crosses a kink, but the analytic value "
+                                 f"matches neither one-sided slope "
+                                 f"({sides[0]:.7g}, {sides[1]:.7g})")
+        mismatches.append(mismatch)
+    return mismatches
+
+
+def _run_recording(data, where, step, loss):
+    """The loss with ``data`` moved by ``step`` at ``where`` (None: unmoved), and each op's kinks."""
+    with contextlib.ExitStack() as stack:
+        if where is not None:
+            stack.enter_context(_moved(data, where, step))
+        kinks = stack.enter_context(record_kinks())
+        return loss(), kinks
+
+
+def _crossed(center, plus, minus):
+    """The reason of the first op whose branch differs between the three runs, else None."""
+    if not len(center) == len(plus) == len(minus):
+        return None   # the step changed which ops ran: nothing to compare op by op
+    for (_, here), (_, up), (_, down) in zip(center, plus, minus):
+        branch = np.asarray(to_device(here.branch, "cpu"))
+        for other in (up, down):
+            moved = np.asarray(to_device(other.branch, "cpu"))
+            if moved.shape == branch.shape and (moved != branch).any():
+                index = tuple(int(i) for i in np.argwhere(moved != branch)[0])
+                return f"{here.describe(index)}: the finite difference straddles it; {here.advice}"
+    return None

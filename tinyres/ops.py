@@ -5,7 +5,10 @@ Arithmetic, reductions and shape changes.  Each ``backward`` is the derivative o
 walk (:func:`tinyres.autograd.sum_to_shape`), so these only handle their own maths.
 Arrays may be NumPy or CuPy: ``xp_of`` picks the module that owns them.
 """
-from .autograd import Function
+import math
+import numbers
+
+from .autograd import Function, Kinks, format_index
 from .backend import xp_of
 
 
@@ -120,15 +123,29 @@ class Log(Function):
 
 
 # --------------------------------------------------------------------------- reductions
-def _normalize_axes(axis, ndim):
-    """``None`` / int / tuple -> a sorted tuple of non-negative axes."""
+def reduced_axes(op, axis, shape):
+    """``axis`` of a reduction (None, an int or a sequence) -> a sorted tuple of distinct axes.
+
+    As in PyTorch, a 0-d tensor takes axis 0 or -1 (and reduces nothing).  ``axis=()``
+    is refused: NumPy reduces no axis for it and PyTorch every axis, so either answer
+    would surprise half the readers; ``axis=None`` reduces them all.
+    """
+    ndim = len(shape)
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    if not axes:
+        raise ValueError(f"{op}: axis=() is ambiguous (NumPy reduces no axis for it, PyTorch "
+                         "every axis); pass axis=None to reduce every axis")
+    span = max(ndim, 1)
     for a in axes:
-        if not -ndim <= a < ndim:
-            raise ValueError(f"reduction: axis {a} is out of range for a tensor with {ndim} dimensions")
-    return tuple(sorted(a % ndim for a in axes))
+        if isinstance(a, bool) or not isinstance(a, numbers.Integral) or not -span <= a < span:
+            raise ValueError(f"{op}: axis {a!r} is out of range for a tensor of shape {tuple(shape)}")
+    normalized = sorted(a % span for a in axes)
+    if len(set(normalized)) < len(normalized):
+        raise ValueError(f"{op}: axis {tuple(axes)} names the same axis twice "
+                         f"(tensor of shape {tuple(shape)})")
+    return tuple(normalized) if ndim else ()
 
 
 def _keepdims_shape(shape, axes):
@@ -140,7 +157,7 @@ class Sum(Function):
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
-        ctx.axes = _normalize_axes(axis, a.ndim)
+        ctx.axes = reduced_axes("sum", axis, a.shape)
         ctx.shape = a.shape
         return a.sum(axis=ctx.axes, keepdims=keepdims)
 
@@ -151,29 +168,42 @@ class Sum(Function):
 
 
 class Mean(Function):
-    """out = mean of a over ``axis``;  da = dout / (number of values averaged)."""
+    """out = mean of a over ``axis``;  da = dout / (number of values averaged).
+
+    The mean of no values (an axis of size 0) is NaN, as in PyTorch.
+    """
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
-        ctx.axes = _normalize_axes(axis, a.ndim)
+        ctx.axes = reduced_axes("mean", axis, a.shape)
         ctx.shape = a.shape
+        ctx.count = math.prod(a.shape[i] for i in ctx.axes)
+        if ctx.count == 0:   # said here, rather than by NumPy's "mean of empty slice" warning
+            shape = _keepdims_shape(a.shape, ctx.axes) if keepdims else \
+                tuple(size for i, size in enumerate(a.shape) if i not in ctx.axes)
+            return xp_of(a).full(shape, math.nan, dtype=a.dtype)
         return a.mean(axis=ctx.axes, keepdims=keepdims)
 
     @staticmethod
     def backward(ctx, grad):
-        count = 1
-        for axis in ctx.axes:
-            count *= ctx.shape[axis]
-        grad = grad.reshape(_keepdims_shape(ctx.shape, ctx.axes)) / count
+        # an empty mean has no input elements, so its (empty) gradient needs no division
+        grad = grad.reshape(_keepdims_shape(ctx.shape, ctx.axes)) / max(ctx.count, 1)
         return xp_of(grad).broadcast_to(grad, ctx.shape).copy()
 
 
 class Max(Function):
-    """out = max of a over ``axis``;  da = dout shared equally among the tied maxima."""
+    """out = max of a over ``axis``;  da = dout shared equally among the tied maxima.
+
+    The maximum of no values is undefined: reducing an axis of size 0 raises, as in PyTorch.
+    """
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
-        ctx.axes = _normalize_axes(axis, a.ndim)
+        ctx.axes = reduced_axes("max", axis, a.shape)
+        empty = [i for i in ctx.axes if a.shape[i] == 0]
+        if empty:
+            raise ValueError(f"max: the maximum over an axis of size 0 is undefined (axis "
+                             f"{empty[0]} of a tensor of shape {tuple(a.shape)})")
         out = a.max(axis=ctx.axes, keepdims=True)
         is_max = a == out
         ctx.save_for_backward(is_max, is_max.sum(axis=ctx.axes, keepdims=True))
@@ -184,6 +214,20 @@ class Max(Function):
         is_max, count = ctx.saved
         grad = grad.reshape(count.shape)
         return (is_max * (grad / count)).astype(grad.dtype, copy=False)
+
+    @staticmethod
+    def kinks(ctx, inputs, output):
+        """Ties: where an input reaches its group's maximum, the set of maxima changes."""
+        a, is_max = inputs[0], ctx.saved[0]
+        group_max = a.max(axis=ctx.axes, keepdims=True)
+
+        def describe(index):
+            maximum = float(xp_of(a).broadcast_to(group_max, a.shape)[index])
+            return (f"max's input {format_index(index)} = {float(a[index]):.8g} is within the "
+                    f"±eps step of a tie for its group's maximum {maximum:.8g}")
+        return Kinks(branch=is_max, describe=describe,
+                     advice="make the values that compete for a maximum differ by more than "
+                            "eps, or use a smaller eps")
 
 
 # --------------------------------------------------------------------------- shapes

@@ -4,6 +4,14 @@ A tensor holds ``data`` (a NumPy array, or a CuPy array on the GPU), ``requires_
 and after :meth:`Tensor.backward` its ``grad`` (another Tensor).  Operators build new
 tensors through the Functions in :mod:`tinyres.ops`; tensors made by an op remember
 it in ``_ctx`` -- that link is the computational graph.
+
+Dtypes follow one rule: tinyres never changes a dtype silently.  Arithmetic, ``exp``,
+``log``, the reductions and every differentiable op take floating-point tensors
+(float32 or float64) and return the same dtype.  Integer and bool tensors hold labels
+and indices: they can be made, reshaped, permuted, transposed, indexed and padded, and
+converted with :meth:`Tensor.astype`; everything else refuses them with a TypeError
+naming the op (NumPy would have changed the dtype: the mean of int64 is float64, the
+quotient of two ints a float).
 """
 import numbers
 
@@ -15,6 +23,15 @@ from . import autograd, backend, ops
 def _check_float(dtype, what):
     if not np.issubdtype(dtype, np.floating):
         raise TypeError(f"{what}: needs a floating-point dtype (float32 or float64), got {dtype}")
+
+
+def _floating(tensor, op):
+    """Arithmetic and reductions take floating-point tensors only (the module docstring says why)."""
+    if not np.issubdtype(tensor.dtype, np.floating):
+        raise TypeError(f"{op}: needs a floating-point tensor (float32 or float64), got "
+                        f"{tensor.dtype}; integer and bool tensors hold labels and indices -- "
+                        "convert with .astype(np.float32) for arithmetic")
+    return tensor
 
 
 class Tensor:
@@ -131,6 +148,7 @@ class Tensor:
     # ------------------------------------------------------------------ operators
     def _operand(self, other, op):
         """Check a second operand: a Tensor or array of the same dtype and device, or a number."""
+        _floating(self, op)
         if isinstance(other, numbers.Number):
             return other  # NumPy keeps the tensor's dtype for a Python scalar
         if not isinstance(other, Tensor):
@@ -168,12 +186,17 @@ class Tensor:
         return ops.Div.apply(self._operand(other, "div"), self)
 
     def __neg__(self):
-        return ops.Neg.apply(self)
+        return ops.Neg.apply(_floating(self, "neg"))
 
     def __pow__(self, exponent):
         if not isinstance(exponent, numbers.Number):
-            raise TypeError(f"pow: the exponent must be a number, got {type(exponent).__name__}")
-        return ops.Pow.apply(self, exponent)
+            raise TypeError(f"pow: the exponent must be a number, got {type(exponent).__name__} "
+                            "(tinyres has no tensor exponents)")
+        return ops.Pow.apply(_floating(self, "pow"), exponent)
+
+    def __rpow__(self, base):
+        raise TypeError(f"pow: the exponent must be a number, got a Tensor (tinyres has no "
+                        f"tensor exponents: {type(base).__name__} ** Tensor); for e^x use x.exp()")
 
     def __matmul__(self, other):
         other = self._operand(other, "matmul")
@@ -186,23 +209,29 @@ class Tensor:
 
     def exp(self):
         """e^x, elementwise."""
-        return ops.Exp.apply(self)
+        return ops.Exp.apply(_floating(self, "exp"))
 
     def log(self):
-        """Natural logarithm, elementwise."""
-        return ops.Log.apply(self)
+        """Natural logarithm, elementwise (NaN below 0 and -inf at 0, as in PyTorch)."""
+        return ops.Log.apply(_floating(self, "log"))
 
     def sum(self, axis=None, keepdims=False):
-        """Sum over ``axis`` (all axes when None)."""
-        return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
+        """Sum over ``axis``: None (every axis), an int or a tuple of distinct ints.
+
+        A 0-d tensor takes axis 0 or -1, as in PyTorch; ``axis=()`` is refused as ambiguous.
+        """
+        return ops.Sum.apply(_floating(self, "sum"), axis=axis, keepdims=keepdims)
 
     def mean(self, axis=None, keepdims=False):
-        """Mean over ``axis`` (all axes when None)."""
-        return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
+        """Mean over ``axis`` (as in :meth:`sum`); over an axis of size 0 it is NaN, as in PyTorch."""
+        return ops.Mean.apply(_floating(self, "mean"), axis=axis, keepdims=keepdims)
 
     def max(self, axis=None, keepdims=False):
-        """Maximum over ``axis``; the gradient is shared equally among tied maxima."""
-        return ops.Max.apply(self, axis=axis, keepdims=keepdims)
+        """Maximum over ``axis``, as PyTorch's ``amax`` (``axis`` as in :meth:`sum`).
+
+        The gradient is shared equally among tied maxima; an axis of size 0 is refused.
+        """
+        return ops.Max.apply(_floating(self, "max"), axis=axis, keepdims=keepdims)
 
     def reshape(self, *shape):
         """The same elements in another shape (one axis may be -1)."""
@@ -217,15 +246,21 @@ class Tensor:
     def permute(self, *axes):
         """Reorder the axes, e.g. ``x.permute(0, 2, 3, 1)`` for NCHW -> NHWC."""
         axes = tuple(axes[0]) if len(axes) == 1 and not isinstance(axes[0], int) else axes
-        if sorted(a % self.ndim for a in axes) != list(range(self.ndim)):
+        if len(axes) != self.ndim or sorted(a % self.ndim for a in axes) != list(range(self.ndim)):
             raise ValueError(f"permute: {axes} is not a permutation of the {self.ndim} axes")
         return ops.Permute.apply(self, tuple(a % self.ndim for a in axes))
 
     def transpose(self, dim0, dim1):
-        """Swap two axes (PyTorch's meaning)."""
+        """Swap two axes (PyTorch's meaning); a 0-d tensor takes dims 0 and -1 and stays as it is."""
+        span = max(self.ndim, 1)   # PyTorch counts a 0-d tensor's dims as if it had one
+        for dim in (dim0, dim1):
+            if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or not -span <= dim < span:
+                raise ValueError(f"transpose: dim {dim!r} is out of range for a tensor of "
+                                 f"shape {self.shape}")
         axes = list(range(self.ndim))
-        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
-        return self.permute(axes)
+        if self.ndim:
+            axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+        return ops.Permute.apply(self, tuple(axes))
 
     @property
     def T(self):

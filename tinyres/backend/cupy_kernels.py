@@ -415,7 +415,7 @@ _relu_forward_kernel = cupy.ElementwiseKernel(
 
 _relu_backward_kernel = cupy.ElementwiseKernel(
     "T grad, T out", "T dx",
-    "dx = out > 0 ? grad : (T)0;",
+    "dx = out <= 0 ? (T)0 : grad;",                 # NaN passes grad through, as PyTorch
     "tinyres_relu_backward")
 
 
@@ -426,5 +426,5 @@ def relu_forward(x):
 
 @backward_kernel
 def relu_backward(grad_out, out):
-    """dx = dy where the output is positive, else 0.  grad_out, out: same shape."""
+    """dx = 0 where the output is <= 0, else dy (so NaN passes dy through).  grad_out, out: same shape."""
     return _relu_backward_kernel(grad_out, out.astype(grad_out.dtype, copy=False))

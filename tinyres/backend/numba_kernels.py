@@ -444,7 +444,7 @@ def _relu_forward_block(x, out, start, stop):
 def _relu_backward_block(grad_out, out, dx, start, stop):
     zero = grad_out.dtype.type(0)
     for i in range(np.uint64(start), np.uint64(stop)):
-        dx[i] = grad_out[i] if out[i] > 0 else zero
+        dx[i] = zero if out[i] <= 0 else grad_out[i]   # NaN passes dy through, as PyTorch
 
 
 @numba.njit(nogil=True, cache=True, fastmath=False)
@@ -489,7 +489,7 @@ def relu_forward(x):
 
 @backward_kernel
 def relu_backward(grad_out, out):
-    """dx = dy where the output is positive, else 0.  grad_out, out: same shape."""
+    """dx = 0 where the output is <= 0, else dy (so NaN passes dy through).  grad_out, out: same shape."""
     grad_flat = np.ascontiguousarray(grad_out).reshape(-1)
     dx = np.empty_like(grad_flat)
     out_flat = np.ascontiguousarray(out).reshape(-1)

@@ -206,5 +206,9 @@ def relu_forward(x):
 
 @backward_kernel
 def relu_backward(grad_out, out):
-    """dx = dy where the output is positive, else 0.  grad_out, out: same shape."""
-    return np.where(out > 0, grad_out, 0).astype(grad_out.dtype, copy=False)
+    """dx = 0 where the output is <= 0, else dy.  grad_out, out: same shape.
+
+    Written as "zero where out <= 0" rather than "dy where out > 0", as PyTorch does: the
+    two differ only at NaN, where the comparison is false and dy passes through.
+    """
+    return np.where(out <= 0, 0, grad_out).astype(grad_out.dtype, copy=False)

@@ -31,16 +31,40 @@ def check_same_dtype(op, **tensors):
 
 
 def pair(op, name, value, minimum):
-    """An int or a pair of ints -> a pair of ints, each at least ``minimum``."""
+    """An int or a pair of ints -> a pair of ints, each at least ``minimum``.
+
+    A one-element sequence ``(v,)`` means ``(v, v)``, as in PyTorch.
+    """
     if isinstance(value, numbers.Integral):
         value = (int(value), int(value))
-    try:
-        value = tuple(int(v) for v in value)
-    except TypeError:
-        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}") from None
+    if isinstance(value, str) or not all(isinstance(v, numbers.Integral) for v in _items(value)):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    value = tuple(int(v) for v in value)
+    if len(value) == 1:
+        value = value * 2
     if len(value) != 2 or any(v < minimum for v in value):
         raise ValueError(f"{op}: {name} must be an int or a pair of ints >= {minimum}, got {value}")
     return value
+
+
+def _items(value):
+    try:
+        return list(value)
+    except TypeError:
+        return [value]   # not a sequence: reported as not an int
+
+
+def require_default(op, name, value, default, instead):
+    """An argument of PyTorch's signature whose feature tinyres lacks must keep its default.
+
+    Otherwise a ValueError names the op, the argument and its value, and says what tinyres
+    does instead (``instead``), so a call written for PyTorch never gets a different answer.
+    """
+    if value is default or (not isinstance(value, (Tensor, np.ndarray)) and value == default):
+        return
+    shown = f"a {type(value).__name__}" if isinstance(value, (Tensor, np.ndarray)) else repr(value)
+    raise ValueError(f"{op}: {name}={shown} is not supported by tinyres ({instead}); "
+                     f"leave {name} at its default {default!r}")
 
 
 def check_window_fits(op, input_shape, kernel_size, padding, dilation=(1, 1)):

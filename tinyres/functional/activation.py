@@ -1,11 +1,11 @@
 """Activation functions."""
-from ..autograd import Function
+from ..autograd import Function, Kinks, format_index
 from ..backend import kernels_for
-from ._checks import check_tensor
+from ._checks import check_tensor, require_default
 
 
 class ReLU(Function):
-    """y = max(x, 0);  dx = dy where y > 0, else 0."""
+    """y = max(x, 0);  dx = 0 where y <= 0, else dy -- so a NaN input passes dy through, as in PyTorch."""
 
     @staticmethod
     def forward(ctx, x):
@@ -19,8 +19,27 @@ class ReLU(Function):
         (out,) = ctx.saved
         return ctx.kernels.relu_backward(grad, out)
 
+    @staticmethod
+    def kinks(ctx, inputs, output):
+        """The kink at x = 0: which side of it each input lies on."""
+        (x,) = inputs
 
-def relu(input):
-    """Rectified linear unit, elementwise: y = max(x, 0).  input: any shape -> same shape."""
+        def describe(index):
+            return (f"ReLU's input {format_index(index)} = {float(x[index]):.3g} is within "
+                    "the ±eps step of its kink at 0")
+        return Kinks(branch=x > 0, describe=describe,
+                     advice="move the input away from 0 or use a smaller eps")
+
+
+def relu(input, inplace=False):
+    """Rectified linear unit, elementwise, as ``torch.nn.functional.relu``: y = max(x, 0).
+
+    dy/dx = 1 for x > 0 and 0 for x < 0; at the kink x = 0 tinyres takes 0, and at a NaN
+    input it passes the gradient through (y is NaN there too), both as PyTorch does.
+    ``inplace=True`` is refused: every tinyres op makes a new tensor.
+
+    input: any shape -> same shape
+    """
     check_tensor("relu", "input", input)
+    require_default("relu", "inplace", inplace, False, "every op makes a new tensor")
     return ReLU.apply(input)

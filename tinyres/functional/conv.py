@@ -21,7 +21,7 @@ to the BLAS in blocks of columns it runs faster (``backend/cpu_gemm.py``).
 from ..autograd import Function
 from ..backend import kernels_for
 from ..backend.shapes import conv_output_size
-from ._checks import check_same_dtype, check_tensor, check_window_fits, pair
+from ._checks import check_same_dtype, check_tensor, check_window_fits, pair, require_default
 
 
 class Conv2d(Function):
@@ -91,19 +91,46 @@ class Conv2d(Function):
         return grad_x, grad_weight, grad_bias, None, None, None
 
 
+def conv_padding(op, padding, kernel_size, stride, dilation):
+    """PyTorch's ``padding`` argument -> (padding on both sides, extra padding after).
+
+    An int or a pair pads both sides alike (no extra).  ``"valid"`` is no padding.
+    ``"same"`` keeps the size at stride 1: the total d*(k-1) of each axis is split as
+    total // 2 before and the rest after, so an odd total pads one more at the end.
+    """
+    if not isinstance(padding, str):
+        return pair(op, "padding", padding, minimum=0), (0, 0)
+    if padding == "valid":
+        return (0, 0), (0, 0)
+    if padding != "same":
+        raise ValueError(f"{op}: padding must be 'same', 'valid', an int or a pair of ints, "
+                         f"got {padding!r}")
+    if stride != (1, 1):
+        raise ValueError(f"{op}: padding='same' needs stride 1 (the output keeps the input's "
+                         f"size only then), got stride={stride}; pad with numbers instead")
+    totals = [d * (k - 1) for k, d in zip(kernel_size, dilation)]
+    # total // 2 on both sides, and an odd total's last row or column after the image
+    return tuple(total // 2 for total in totals), tuple(total % 2 for total in totals)
+
+
 def _column_bytes_per_sample(x, weight, out_h, out_w):
     """Bytes of one sample's im2col columns: C*R*S rows of Ho*Wo numbers."""
     _, in_channels, kernel_h, kernel_w = weight.shape
     return in_channels * kernel_h * kernel_w * out_h * out_w * x.dtype.itemsize
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1):
-    """2-D cross-correlation, as ``torch.nn.functional.conv2d`` (groups=1).
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D cross-correlation, as ``torch.nn.functional.conv2d``.
 
     y[n, k, ho, wo] = b[k] + sum_{c,r,s} w[k, c, r, s] * x_pad[n, c, ho*sh + r*dh, wo*sw + s*dw]
 
     input: (N, C, H, W), weight: (K, C, R, S), bias: (K,) or None -> (N, K, Ho, Wo)
     Ho = (H + 2*ph - dh*(R-1) - 1) // sh + 1, and likewise Wo.
+
+    ``padding`` is an int, a pair (ph, pw), ``"valid"`` (no padding) or ``"same"`` (Ho = H,
+    Wo = W; stride 1 only): "same" pads dh*(R-1) rows in all, and when that is odd the
+    extra row goes at the bottom (and the extra column at the right), as PyTorch does.
+    ``groups`` must be 1: every filter sees all input channels.
     """
     op = "conv2d"
     check_tensor(op, "input", input, ndim=4)
@@ -111,9 +138,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1):
     if bias is not None:
         check_tensor(op, "bias", bias, ndim=1)
     check_same_dtype(op, input=input, weight=weight, bias=bias)
+    require_default(op, "groups", groups, 1, "every filter sees all input channels")
     stride = pair(op, "stride", stride, minimum=1)
-    padding = pair(op, "padding", padding, minimum=0)
     dilation = pair(op, "dilation", dilation, minimum=1)
+    padding, extra = conv_padding(op, padding, weight.shape[2:], stride, dilation)
     if input.shape[1] != weight.shape[1]:
         raise ValueError(
             f"{op}: input has {input.shape[1]} channels (shape {input.shape}) but weight expects "
@@ -121,5 +149,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1):
     if bias is not None and bias.shape[0] != weight.shape[0]:
         raise ValueError(f"{op}: bias has shape {bias.shape}, expected ({weight.shape[0]},) "
                          f"-- one value per output channel of weight {weight.shape}")
+    if extra != (0, 0):   # "same" with an odd total: one more row / column after the image
+        input = input.pad(((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))
     check_window_fits(op, input.shape, weight.shape[2:], padding, dilation)
     return Conv2d.apply(input, weight, bias, stride, padding, dilation)

@@ -69,7 +69,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             raise ValueError(f"{op}: {name} must have shape ({channels},) and dtype {input.dtype}, "
                              f"got shape {value.shape} and dtype {value.dtype}")
     if training:
-        if input.size // channels <= 1:
+        if channels == 0 or input.size // channels <= 1:
             raise ValueError(f"{op}: training mode needs more than one value per channel, "
                              f"got input shape {input.shape}")
         return BatchNormTrain.apply(input, weight, bias, running_mean, running_var,

@@ -3,6 +3,7 @@ import numbers
 
 from .. import functional as F
 from ..functional._checks import pair
+from ..functional.conv import conv_padding
 from . import init
 from .module import Module
 from .parameter import empty_parameter
@@ -23,6 +24,9 @@ class Conv2d(Module):
     weight: (K, C, R, S) = (out_channels, in_channels, *kernel_size); bias: (K,) or None.
     input (N, C, H, W) -> (N, K, Ho, Wo),  Ho = (H + 2*ph - dh*(R-1) - 1) // sh + 1.
 
+    ``padding`` is an int, a pair, ``"valid"`` or ``"same"`` (stride 1 only), as in
+    ``F.conv2d``; a string stays a string in ``self.padding``, as in PyTorch.
+
     Initialized like PyTorch: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = C*R*S;
     ResNets re-initialize their convolutions with He's normal (``init.kaiming_normal_``).
     """
@@ -34,8 +38,10 @@ class Conv2d(Module):
         self.out_channels = positive_int("Conv2d", "out_channels", out_channels)
         self.kernel_size = pair("Conv2d", "kernel_size", kernel_size, minimum=1)
         self.stride = pair("Conv2d", "stride", stride, minimum=1)
-        self.padding = pair("Conv2d", "padding", padding, minimum=0)
         self.dilation = pair("Conv2d", "dilation", dilation, minimum=1)
+        # a string stays a string, as in PyTorch; conv_padding checks it against the stride
+        both_sides, _ = conv_padding("Conv2d", padding, self.kernel_size, self.stride, self.dilation)
+        self.padding = padding if isinstance(padding, str) else both_sides
         self.weight = empty_parameter((self.out_channels, self.in_channels, *self.kernel_size))
         if bias:
             self.bias = empty_parameter((self.out_channels,))
@@ -57,7 +63,7 @@ class Conv2d(Module):
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}")
         if self.padding != (0, 0):
-            text += f", padding={self.padding}"
+            text += f", padding={self.padding!r}"
         if self.dilation != (1, 1):
             text += f", dilation={self.dilation}"
         if self.bias is None:
