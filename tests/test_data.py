@@ -526,3 +526,27 @@ def test_check_available_says_what_is_missing_before_loading(tmp_path, monkeypat
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
     with pytest.raises(ImportError, match=r"pip install tinyres\[data\]"):
         check_available("digits")
+
+
+def test_ranks_take_disjoint_contiguous_shares_of_every_batch():
+    from tinyres.data import DataLoader
+
+    class Numbers:
+        images = np.arange(20, dtype=float).reshape(20, 1, 1, 1)
+        labels = np.arange(20)
+
+    whole = [labels for _, labels in DataLoader(Numbers(), 8, shuffle=True, seed=3)]
+    shards = [[labels for _, labels in DataLoader(Numbers(), 8, shuffle=True, seed=3, rank=rank,
+                                                  world_size=2)] for rank in range(2)]
+    for batch, first, second in zip(whole, *shards):
+        np.testing.assert_array_equal(np.concatenate([first, second]), batch)
+    with pytest.raises(ValueError, match="cannot be shared equally by 3 ranks"):
+        DataLoader(Numbers(), 8, world_size=3)
+    with pytest.raises(ValueError, match="0 <= rank < world_size"):
+        DataLoader(Numbers(), 8, rank=2, world_size=2)
+    class Eighteen:                      # the last batch of 8 holds 2, fewer than 4 ranks
+        images, labels = Numbers.images[:18], Numbers.labels[:18]
+
+    with pytest.raises(ValueError, match="fewer than the 4 ranks"):
+        DataLoader(Eighteen(), 8, world_size=4)
+    assert len(DataLoader(Eighteen(), 8, world_size=4, drop_last=True)) == 2

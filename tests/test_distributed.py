@@ -198,3 +198,65 @@ def test_scaling_model_never_beats_ideal_and_communication_grows_with_ranks():
             assert all(row["speedup"] < row["workers"] for row in mine)
             shares = [row["communication_share"] for row in mine]
             assert shares == sorted(shares)
+
+
+# --------------------------------------------------------------------------- tinyres train --workers
+def _train(tmp_path, name, *options):
+    from tinyres.cli import main
+
+    out = tmp_path / name
+    status = main(["train", "--model", "resnet8", "--width", "4", "--dataset", "synthetic",
+                   "--epochs", "2", "--batch-size", "32", "--backend", "numpy", "--no-progress",
+                   "--out", str(out), *options])
+    assert status == 0
+    import json
+    return json.loads((out / "history.json").read_text()), out
+
+
+@needs_mpi
+def test_train_on_two_workers_matches_one_process(tmp_path, capsys):
+    one, _ = _train(tmp_path, "one")
+    two, out = _train(tmp_path, "two", "--workers", "2")
+    printed = capsys.readouterr().out
+    assert "starting 2 ranks" in printed
+    assert sorted(path.name for path in out.iterdir()) == [
+        "best.npz", "config.json", "curves.png", "history.csv", "history.json", "last.npz"]
+    # SyncBatchNorm and the averaged gradients: the same run, up to float32 rounding
+    np.testing.assert_allclose(two["test_loss"], one["test_loss"], rtol=1e-3)
+    assert two["test_accuracy"] == pytest.approx(one["test_accuracy"], abs=0.02)
+    from tinyres.checkpoint import load_checkpoint
+    checkpoint = load_checkpoint(out / "last.npz")
+    assert checkpoint.run["workers"] == 2 and checkpoint.run["sync_batch_norm"] is True
+    assert not any(key.startswith("module.") for key in checkpoint.model_state)
+
+
+def test_workers_flag_errors_name_the_flag(capsys, monkeypatch):
+    from tinyres import workers
+    from tinyres.cli import main
+
+    assert main(["train", "--workers", "3", "--batch-size", "32"]) == 2
+    assert "--batch-size 32 is the global batch and must be a multiple of --workers 3" in \
+        capsys.readouterr().err
+    monkeypatch.setattr(workers, "mpiexec_path", lambda: pathlib.Path("/nowhere/mpiexec"))
+    assert main(["train", "--workers", "2"]) == 2
+    assert "pip install 'tinyres[mpi]'" in capsys.readouterr().err
+    assert workers.without_workers_flag(["--workers", "2", "--epochs", "1", "--workers=4"]) == [
+        "--epochs", "1"]
+
+
+@needs_mpi
+def test_a_failing_rank_stops_the_others(tmp_path):
+    script = tmp_path / "fail.py"
+    script.write_text(
+        "import numpy as np\n"
+        "import tinyres.distributed as dist\n"
+        "from tinyres.workers import stop_all_on_error\n"
+        "rank, _ = dist.init()\n"
+        "with stop_all_on_error():\n"
+        "    if rank == 1:\n"
+        "        raise ValueError('the data of rank 1 is missing')\n"
+        "    dist.all_reduce(np.zeros(1))   # rank 0 would wait here for ever\n")
+    completed = _mpiexec(2, str(script), timeout=120)
+    assert completed.returncode != 0
+    assert "rank 1: tinyres train failed: ValueError: the data of rank 1 is missing" in \
+        completed.stdout + completed.stderr

@@ -258,8 +258,10 @@ def restore_run(checkpoint, model, optimizer=None, scheduler=None, scheduler_int
     Each must be of the kind the run was saved with (same classes, same parameters),
     else ValueError says what differs.  The generators' states are restored last.
     """
+    from .nn.parallel import unwrap   # nn imports tensor, which needs the package loaded
+
     where = checkpoint.path or "the checkpoint"
-    model.load_state_dict(checkpoint.model_state)
+    unwrap(model).load_state_dict(checkpoint.model_state)
     if optimizer is not None:
         _check_kind(where, "optimizer", checkpoint.optimizer_type, optimizer)
         optimizer.load_state_dict(checkpoint.optimizer_state)

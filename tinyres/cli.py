@@ -116,6 +116,15 @@ def build_parser():
                             "with its recorded model and recipe")
     _add_recipe(train)
     _add_backend(train, default=None, default_text="numba; with --resume, the run's")
+    parallel = train.add_argument_group("data parallel (MPI)")
+    parallel.add_argument("--workers", type=int, default=1, metavar="N",
+                          help="train on N MPI ranks started with the installed mpiexec, each "
+                               "with its share of the cores and of every batch (--batch-size "
+                               "stays the global batch); `mpiexec -n N tinyres train` works "
+                               "the same (default: 1)")
+    parallel.add_argument("--no-sync-bn", action="store_true",
+                          help="with several workers, normalize with each rank's own batch "
+                               "statistics instead of the whole batch's (SyncBatchNorm)")
 
     evaluate = commands.add_parser(
         "evaluate", help="test loss, accuracy per class and confusion matrix of a trained run",
@@ -368,6 +377,7 @@ def main(argv=None):
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)   # what --workers passes on
     if args.command is None:
         parser.print_help()
         return 2

@@ -15,10 +15,12 @@ import shlex
 import time
 
 from . import backend, data
+from . import distributed as dist
 from .backend.cpu_threads import get_num_threads, set_num_threads
 from .checkpoint import checkpoint_path, read_metadata
 from .experiments import load_run, model_family, resume, run
 from .train import TrainingInterrupted, best_epoch
+from .workers import check_workers, launch, stop_all_on_error
 
 INTERRUPTED = 130
 DEFAULT_MODEL = "resnet20"
@@ -126,19 +128,35 @@ def command_train(args):
     recipe = recipe_from_arguments(args)
     model_name = args.model or DEFAULT_MODEL
     check_model(model_name, args.width)
+    workers = getattr(args, "workers", 1)
+    check_workers(workers, recipe.batch_size)
+    ranks = dist.launched_by_mpi()
+    if ranks:
+        dist.init()
+    talks = dist.rank() == 0 if ranks else True   # under MPI, rank 0 alone prints
     select_backend(args, default="numba")
     check_data(recipe.dataset, recipe.data_root)
     out_dir = args.out or os.path.join(
         "runs", f"{model_name}-{recipe.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
-    check_out_dir(out_dir)
-    print(f"training {model_name} on {recipe.dataset} for {recipe.epochs} epochs "
-          f"({backend.get_backend()} backend, seed {recipe.seed}) -> {out_dir}", flush=True)
+    if talks:
+        check_out_dir(out_dir)
+    if workers > 1 and not ranks:   # start the ranks, each running this same command
+        argv = list(args.argv) + ([] if args.out else ["--out", out_dir])
+        return launch(workers, argv, args.threads)
+    if talks:
+        world = f", {dist.world_size()} workers" if ranks else ""
+        print(f"training {model_name} on {recipe.dataset} for {recipe.epochs} epochs "
+              f"({backend.get_backend()} backend, seed {recipe.seed}{world}) -> {out_dir}",
+              flush=True)
     try:
-        _, history = run(model_name, recipe, out_dir=out_dir, width=args.width,
-                         progress=not args.no_progress)
+        with stop_all_on_error():
+            _, history = run(model_name, recipe, out_dir=out_dir, width=args.width,
+                             progress=not args.no_progress,
+                             sync_batch_norm=not getattr(args, "no_sync_bn", False))
     except KeyboardInterrupt as stop:
-        return report_stop(out_dir, stop)
-    _report_finished(history, out_dir)
+        return report_stop(out_dir, stop) if talks else INTERRUPTED
+    if talks:
+        _report_finished(history, out_dir)
     return 0
 
 

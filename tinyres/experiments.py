@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from . import backend, data
+from . import distributed as dist
 from .backend.cpu_threads import get_num_threads
 from .checkpoint import checkpoint_path, load_checkpoint
 from .optim import SGD
@@ -143,12 +144,13 @@ def _subset(dataset, size, seed):
     return dataset.subset(np.sort(np.random.default_rng(seed).permutation(len(dataset))[:size]))
 
 
-def build_loaders(recipe, normalization=None):
+def build_loaders(recipe, normalization=None, rank=0, world_size=1):
     """``(train_loader, test_loader)`` for the recipe's dataset, normalised per channel.
 
     normalization: ``{"mean": [...], "std": [...]}`` (one value per channel), as a run
     records it; by default computed from the training images only.  Both loaders'
-    ``Normalize`` is ``test_loader.transform``.
+    ``Normalize`` is ``test_loader.transform``.  rank, world_size: the training loader
+    yields this rank's share of each global batch of ``recipe.batch_size``.
     """
     train, test = data.load_dataset(recipe.dataset, root=recipe.data_root)
     train = _subset(train, recipe.train_subset, recipe.seed)
@@ -166,9 +168,16 @@ def build_loaders(recipe, normalization=None):
             steps.append(data.RandomHorizontalFlip())  # never for digits: a mirrored 2 is no 2
         train_transform = data.Compose(steps + [normalize])
     train_loader = data.DataLoader(train, recipe.batch_size, shuffle=True, seed=recipe.seed,
-                                   transform=train_transform)
+                                   transform=train_transform, rank=rank, world_size=world_size,
+                                   drop_last=world_size > 1 and _short_last_batch(
+                                       len(train), recipe.batch_size, world_size))
     test_loader = data.DataLoader(test, max(recipe.batch_size, 256), transform=normalize)
     return train_loader, test_loader
+
+
+def _short_last_batch(samples, batch_size, world_size):
+    """True when the last batch has fewer samples than there are ranks (it is then dropped)."""
+    return 0 < samples % batch_size < world_size
 
 
 def build_optimizer(model, recipe, steps_per_epoch):
@@ -211,21 +220,41 @@ def recipe_of(config):
 
 
 def run(model_name, recipe, out_dir=None, width=None, progress=True, log=print,
-        resume_from=None):
+        resume_from=None, sync_batch_norm=True):
     """Train ``model_name`` with ``recipe``; returns ``(model, history)``.
 
     The seed is set before the model is built, so the run is reproducible.
     resume_from: a checkpoint of this run (see :func:`resume`); its normalization and
     states are used and training continues after its epoch.
+
+    Under ``mpiexec -n N`` (N > 1) every rank runs this: each trains on its share of
+    every global batch, the network is wrapped in DistributedDataParallel (with
+    SyncBatchNorm unless ``sync_batch_norm=False``), and rank 0 alone shows progress,
+    logs, evaluates and writes ``out_dir``.  The history's training loss and accuracy
+    are then rank 0's share of each batch.
     """
+    rank, world_size = dist.init() if dist.launched_by_mpi() else (0, 1)
+    if recipe.batch_size % world_size:
+        raise ValueError(f"--batch-size {recipe.batch_size} is the global batch and must be "
+                         f"a multiple of the {world_size} workers")
     normalization = None if resume_from is None else resume_from.run["normalization"]
-    train_loader, test_loader = build_loaders(recipe, normalization)
+    train_loader, test_loader = build_loaders(recipe, normalization, rank, world_size)
     images = train_loader.dataset.images
     seed_everything(recipe.seed)
     model = build_model(model_name, num_classes=train_loader.dataset.num_classes,
                         in_channels=images.shape[1], width=width)
     optimizer, scheduler = build_optimizer(model, recipe, len(train_loader))
     config = run_config(model_name, width, recipe, train_loader, test_loader)
+    if world_size > 1:
+        from .nn import SyncBatchNorm
+        from .nn.parallel import DistributedDataParallel
+
+        config["workers"], config["sync_batch_norm"] = world_size, bool(sync_batch_norm)
+        if sync_batch_norm:
+            model = SyncBatchNorm.convert_sync_batchnorm(model)
+        model = DistributedDataParallel(model)
+        if rank != 0:
+            out_dir, progress, log, test_loader = None, False, None, None
     history = fit(model, train_loader, test_loader, optimizer, recipe.epochs, scheduler,
                   scheduler_interval="step", out_dir=out_dir, progress=progress, log=log,
                   config=config, resume_from=resume_from)

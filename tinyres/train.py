@@ -38,6 +38,7 @@ from . import functional as F
 from .autograd import no_grad
 from .checkpoint import RunCheckpoint, restore_run, rng_state, save_checkpoint
 from .interrupt import GracefulInterrupt, InterruptRequested
+from .nn.parallel import unwrap
 from .serialization import write_atomically
 from .tensor import tensor
 
@@ -351,7 +352,7 @@ def _checkpoint(model, optimizer, scheduler, scheduler_interval, train_loader, e
                 step, history, best_accuracy, config):
     """The run's state after ``epoch``: a :class:`~tinyres.checkpoint.RunCheckpoint`."""
     return RunCheckpoint(
-        epoch=epoch, epochs=epochs, step=step, model_state=model.state_dict(),
+        epoch=epoch, epochs=epochs, step=step, model_state=unwrap(model).state_dict(),
         optimizer_type=type(optimizer).__name__, optimizer_state=optimizer.state_dict(),
         scheduler_type=None if scheduler is None else type(scheduler).__name__,
         scheduler_state=None if scheduler is None else scheduler.state_dict(),

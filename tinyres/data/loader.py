@@ -4,6 +4,11 @@ Randomness comes from one seed. Epoch ``e`` uses the generator seeded with
 ``(seed, e)``, so the shuffle order differs from epoch to epoch yet is the same on
 every run; the shuffle and the augmentation draw from two independent child streams
 of it, so adding a transform does not change which images land in which batch.
+
+Data-parallel training shards every batch: with ``world_size`` N, rank r takes its
+contiguous 1/N of each batch of the epoch's order.  Every rank draws the same seeded
+permutation, so the N shards of a batch are disjoint and together are the batch one
+process would take (as PyTorch's ``DistributedSampler`` with ``set_epoch``, but per batch).
 """
 import math
 
@@ -21,10 +26,14 @@ class DataLoader:
 
     ``len(loader)`` is the number of batches per epoch:
     ``N // batch_size`` with drop_last, ``ceil(N / batch_size)`` without.
+
+    rank, world_size: this rank's share of each batch (see the module docstring):
+    ``batch_size`` stays the global batch, which world_size must divide; a smaller last
+    batch is split as evenly as numpy.array_split splits it.
     """
 
     def __init__(self, dataset, batch_size, shuffle=False, seed=0, drop_last=False,
-                 transform=None):
+                 transform=None, rank=0, world_size=1):
         if not (hasattr(dataset, "images") and hasattr(dataset, "labels")):
             raise TypeError(
                 f"DataLoader: dataset must have 'images' (N, C, H, W) and 'labels' (N,) "
@@ -45,6 +54,20 @@ class DataLoader:
                 f"DataLoader: transform must be callable as transform(images, rng), "
                 f"got {transform!r}"
             )
+        if isinstance(world_size, bool) or not isinstance(world_size, (int, np.integer)) \
+                or world_size < 1 or not isinstance(rank, (int, np.integer)) \
+                or not 0 <= rank < world_size:
+            raise ValueError(f"DataLoader: need 0 <= rank < world_size, got rank {rank!r} and "
+                             f"world_size {world_size!r}")
+        if batch_size % world_size:
+            raise ValueError(f"DataLoader: the batch of {batch_size} cannot be shared equally "
+                             f"by {world_size} ranks; choose a multiple of {world_size}")
+        if world_size > 1 and len(dataset.labels) % batch_size and \
+                len(dataset.labels) % batch_size < world_size and not drop_last:
+            raise ValueError(f"DataLoader: the last batch holds {len(dataset.labels) % batch_size} "
+                             f"samples, fewer than the {world_size} ranks; pass drop_last=True "
+                             "or change the batch size")
+        self.rank, self.world_size = int(rank), int(world_size)
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -99,6 +122,8 @@ class DataLoader:
             order = np.arange(num_samples)
         for batch_number in range(len(self)):
             indices = order[batch_number * self.batch_size:(batch_number + 1) * self.batch_size]
+            if self.world_size > 1:   # this rank's contiguous share of the batch
+                indices = np.array_split(indices, self.world_size)[self.rank]
             # Indexing with an array copies, so batches never alias the dataset.
             images = self.dataset.images[indices]
             labels = self.dataset.labels[indices]
@@ -109,4 +134,6 @@ class DataLoader:
     def __repr__(self):
         return (f"DataLoader(num_samples={len(self.dataset.labels)}, "
                 f"batch_size={self.batch_size}, shuffle={self.shuffle}, seed={self.seed}, "
-                f"drop_last={self.drop_last}, transform={self.transform!r})")
+                f"drop_last={self.drop_last}, transform={self.transform!r}"
+                + (f", rank={self.rank}, world_size={self.world_size})" if self.world_size > 1
+                   else ")"))

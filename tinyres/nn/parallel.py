@@ -124,3 +124,12 @@ class DistributedDataParallel(Module):
     def extra_repr(self):
         sizes = [sum(int(np.prod(p.shape)) for p in bucket) for bucket in self.buckets]
         return f"world_size={dist.world_size()}, buckets={len(self.buckets)} ({sizes} numbers)"
+
+
+def unwrap(model):
+    """The network a DistributedDataParallel wraps (``model.module``), else ``model`` itself.
+
+    Checkpoints hold the plain network's state, so they load with or without the wrapper
+    and with any number of ranks.
+    """
+    return model.module if isinstance(model, DistributedDataParallel) else model
