@@ -12,11 +12,11 @@ from .parameter import empty_parameter
 
 
 class BatchNorm2d(Module):
-    """Batch normalization over (N, H, W) per channel, as ``torch.nn.BatchNorm2d``.
+    """Batch normalization over (N, H, W) per channel, as ``torch.nn.BatchNorm2d``::
 
-    training:  y = (x - mean_B) / sqrt(var_B + eps) * weight + bias, and
-               running <- (1 - momentum) * running + momentum * batch statistic
-    eval:      y = (x - running_mean) / sqrt(running_var + eps) * weight + bias
+        training:  y = (x - mean_B) / sqrt(var_B + eps) * weight + bias, and
+                   running <- (1 - momentum) * running + momentum * batch statistic
+        eval:      y = (x - running_mean) / sqrt(running_var + eps) * weight + bias
 
     Parameters weight (C,) = 1 and bias (C,) = 0 at the start (when ``affine``).
     Buffers running_mean (C,) = 0, running_var (C,) = 1, num_batches_tracked (int64, 0-d).
