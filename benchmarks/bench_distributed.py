@@ -8,7 +8,8 @@ One run does three things.
    images, numba backend) as one process with 1 and 2 threads, and as 2 ranks under the
    virtualenv's ``mpiexec`` with 1 thread each.  Each step's forward + backward
    ("compute") and its gradient Allreduce ("communication") are timed apart, on fresh
-   random batches, and the medians of the timed steps are kept.
+   random batches, and the medians of the timed steps are kept.  A barrier before the
+   Allreduce separates waiting for the slower rank from the reduction itself.
 2. **Times** the buffer ``Allreduce`` against mpi4py's pickling ``allreduce`` on
    ResNet-20's 270k gradients (2 ranks).
 3. **Models** N = 2...64 ranks on a network, for ResNet-20 and ResNet-50, over 10, 25 and
@@ -70,12 +71,17 @@ def measure_steps(steps, threads):
     tr.set_num_threads(threads)
     model = DistributedDataParallel(cifar_resnet(20, num_classes=10, in_channels=1))
     optimizer = tr.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    reduce_gradients, communication = model.average_gradients, []
+    reduce_gradients, communication, waiting = model.average_gradients, [], []
 
     def timed_reduce():
+        # the barrier first, so that waiting for the slower rank is not counted as the
+        # Allreduce's own time
         started = time.perf_counter()
+        dist.barrier()
+        arrived = time.perf_counter()
         reduce_gradients()
-        communication.append(time.perf_counter() - started)
+        waiting.append(arrived - started)
+        communication.append(time.perf_counter() - arrived)
     object.__setattr__(model, "average_gradients", timed_reduce)
     rng = np.random.default_rng(rank)
     share = GLOBAL_BATCH // world_size
@@ -89,11 +95,12 @@ def measure_steps(steps, threads):
         F.cross_entropy(model(tr.tensor(images)), labels).backward()
         optimizer.step()
         totals.append(time.perf_counter() - started)
-    totals, communication = totals[2:], communication[2:]
-    compute = [total - comm for total, comm in zip(totals, communication)]
+    totals, communication, waiting = totals[2:], communication[2:], waiting[2:]
+    compute = [total - comm - wait for total, comm, wait in zip(totals, communication, waiting)]
     return {"ranks": world_size, "threads": threads, "batch_per_rank": share,
             "step_s": statistics.median(totals), "compute_s": statistics.median(compute),
             "communication_s": statistics.median(communication),
+            "waiting_s": statistics.median(waiting),
             "communication_share": statistics.median(communication) / statistics.median(totals)}
 
 
@@ -145,24 +152,28 @@ def scaling_model(seconds_per_image):
 
 
 def plot(model, path):
+    """Parallel efficiency (speed-up / N) against N, one panel per network."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     figure, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
     for axis, (name, rows) in zip(axes, model.items()):
         for bandwidth, style in zip(BANDWIDTHS_GBIT, ("o-", "s--", "^:")):
             mine = [row for row in rows if row["bandwidth_gbit"] == bandwidth]
-            axis.plot([row["workers"] for row in mine], [row["speedup"] for row in mine], style,
+            axis.plot([row["workers"] for row in mine],
+                      [100 * row["speedup"] / row["workers"] for row in mine], style,
                       label=f"{bandwidth} Gbit/s")
-        axis.plot(WORKERS, WORKERS, color="0.7", lw=1, label="ideal")
-        axis.set(xscale="log", yscale="log", xlabel="ranks N", title=f"{name}, batch {GLOBAL_BATCH}")
+        axis.set_xscale("log", base=2)
         axis.set_xticks(WORKERS, [str(n) for n in WORKERS])
+        axis.xaxis.set_minor_formatter(NullFormatter())
+        axis.set(ylim=(0, 105), xlabel="ranks N", title=f"{name}, global batch {GLOBAL_BATCH}")
         axis.grid(alpha=0.3)
-    axes[0].set_ylabel("speed-up over one rank")
-    axes[0].legend(fontsize=8)
-    figure.suptitle("Modelled data-parallel speed-up: ring allreduce after the backward pass",
-                    fontsize=10)
+    axes[0].set_ylabel("parallel efficiency (%)")
+    axes[0].legend(fontsize=8, loc="lower left")
+    figure.suptitle("Modelled data parallelism: ring allreduce after the backward pass, "
+                    "one CPU core per rank", fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
 
@@ -196,7 +207,8 @@ def main():
     for row in measured:
         print(f"{row['ranks']} rank(s) x {row['threads']} thread(s): step {1000 * row['step_s']:.0f} ms, "
               f"compute {1000 * row['compute_s']:.0f} ms, communication "
-              f"{1000 * row['communication_s']:.2f} ms ({100 * row['communication_share']:.2f} %)")
+              f"{1000 * row['communication_s']:.2f} ms ({100 * row['communication_share']:.2f} %), "
+              f"waiting for the other rank {1000 * row['waiting_s']:.2f} ms")
     print(f"Allreduce of {allreduce['numbers']:,} float32: {1000 * allreduce['Allreduce_s']:.3f} ms; "
           f"pickled allreduce {1000 * allreduce['pickled_allreduce_s']:.3f} ms "
           f"({allreduce['pickled_allreduce_s'] / allreduce['Allreduce_s']:.0f}x)")

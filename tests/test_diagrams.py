@@ -110,3 +110,14 @@ def test_pooling_picture_shows_the_summed_gradient():
 def test_pooling_picture_rejects_a_batch():
     with pytest.raises(ValueError, match=r"image must be \(H, W\)"):
         viz.draw_max_pool_windows(DOUBLE_WINNER[None, None])
+
+
+def test_block_steps_follow_string_padding():
+    from tinyres import nn
+    from tinyres.lessons import diagrams
+
+    for padding in ("same", "valid"):
+        conv = nn.Conv2d(4, 6, kernel_size=4, padding=padding)
+        x = np.zeros((1, 4, 9, 9), dtype=np.float32)
+        _, shape = diagrams._conv_step(conv, (4, 9, 9))
+        assert shape == conv(tr.tensor(x)).shape[1:]

@@ -15,6 +15,7 @@ from matplotlib.patches import FancyArrowPatch, Rectangle
 
 from ..backend import numpy_kernels
 from ..backend.shapes import conv_output_size
+from ..functional.conv import conv_padding
 from .pictures import SERIES_COLORS, _save, new_figure
 
 __all__ = ["block_steps", "draw_block_on", "draw_max_pool_windows", "draw_residual_block",
@@ -35,8 +36,12 @@ def _shape_text(shape):
 def _conv_step(conv, shape):
     """A convolution's label and output shape (C, H, W) for an input of ``shape``."""
     (kernel_h, kernel_w), (stride_h, stride_w) = conv.kernel_size, conv.stride
-    height = conv_output_size(shape[1], kernel_h, stride_h, conv.padding[0], conv.dilation[0])
-    width = conv_output_size(shape[2], kernel_w, stride_w, conv.padding[1], conv.dilation[1])
+    # padding may be "same" or "valid", as PyTorch allows: the extra row or column after
+    # the image that "same" adds for an even total counts as one more input row or column
+    (pad_h, pad_w), (extra_h, extra_w) = conv_padding(
+        "Conv2d", conv.padding, conv.kernel_size, conv.stride, conv.dilation)
+    height = conv_output_size(shape[1] + extra_h, kernel_h, stride_h, pad_h, conv.dilation[0])
+    width = conv_output_size(shape[2] + extra_w, kernel_w, stride_w, pad_w, conv.dilation[1])
     label = f"{kernel_h}x{kernel_w} conv, {conv.in_channels} -> {conv.out_channels}"
     if stride_h > 1 or stride_w > 1:
         label += f", stride {stride_h}"
