@@ -179,10 +179,11 @@ def plot(model, path):
 
 
 def _run_ranks(arguments):
-    environment = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-                       NUMBA_NUM_THREADS="1")
+    from tinyres.backend.cpu_threads import environment_with_threads
+
     completed = subprocess.run([str(MPIEXEC), "-n", "2", sys.executable, __file__, *arguments],
-                               capture_output=True, text=True, env=environment, timeout=1800)
+                               capture_output=True, text=True, env=environment_with_threads(1),
+                               timeout=1800)
     if completed.returncode != 0:
         raise SystemExit(f"mpiexec failed:\n{completed.stdout}\n{completed.stderr}")
     return json.loads(completed.stdout.strip().splitlines()[-1])

@@ -24,6 +24,8 @@ import pathlib
 import tempfile
 import time
 
+from tinyres.backend.cpu_threads import environment_with_threads
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 PACKAGE = ROOT / "tinyres"
@@ -31,8 +33,6 @@ CACHE = ROOT / "build" / "docs-lessons"
 ASSIGNMENT = "04_gradcheck_assignment.ipynb"
 GRADE_TAG = "grade-"          # lesson 4's grading cells, which fail until answered
 CELL_TIMEOUT = 600            # seconds for any single cell
-THREAD_VARIABLES = ("TINYRES_NUM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS",
-                    "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @dataclasses.dataclass
@@ -106,7 +106,7 @@ def run(path, folder):
     assignment = path.name == ASSIGNMENT
     client = NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3",
                             allow_errors=assignment, resources={"metadata": {"path": str(folder)}})
-    environment = dict(os.environ, **{name: "1" for name in THREAD_VARIABLES})
+    environment = environment_with_threads(1)
     started = time.perf_counter()
     try:
         client.execute(env=environment)

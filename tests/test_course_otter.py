@@ -7,7 +7,6 @@ import subprocess
 import sys
 import zipfile
 
-import nbformat
 import pytest
 import yaml
 

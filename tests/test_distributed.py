@@ -1,7 +1,6 @@
 """tinyres.distributed, DistributedDataParallel and SyncBatchNorm: a world of one changes nothing;
 two ranks under ``mpiexec -n 2`` end where one process with the whole batch ends, to 1e-10."""
 import importlib.util
-import os
 import pathlib
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import pytest
 import tinyres as tr
 import tinyres.distributed as dist
 import tinyres.functional as F
+from tinyres.backend.cpu_threads import environment_with_threads
 from tinyres.models import cifar_resnet
 from tinyres.nn import BatchNorm2d, SyncBatchNorm
 from tinyres.nn.parallel import DistributedDataParallel, plan_buckets
@@ -24,11 +24,9 @@ needs_mpi = pytest.mark.skipif(
 
 
 def _mpiexec(ranks, *arguments, timeout=300, cwd=None):
-    environment = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-                       NUMBA_NUM_THREADS="1", TINYRES_NUM_THREADS="1")
     completed = subprocess.run([str(MPIEXEC), "-n", str(ranks), sys.executable, *arguments],
-                               capture_output=True, text=True, timeout=timeout, env=environment,
-                               cwd=cwd)
+                               capture_output=True, text=True, timeout=timeout,
+                               env=environment_with_threads(1), cwd=cwd)
     return completed
 
 

@@ -11,7 +11,6 @@ the training lessons then take ten to twenty times longer; one thread keeps thei
 time predictable (about half a minute each).
 """
 import json
-import os
 import pathlib
 import re
 import time
@@ -20,6 +19,7 @@ import nbformat
 import pytest
 
 import submissions
+from tinyres.backend.cpu_threads import environment_with_threads
 
 NOTEBOOKS = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOK_PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
@@ -28,8 +28,6 @@ CELL_TIMEOUT = 600            # seconds for any single cell
 EXERCISE_TAG = "exercise-"    # cells tagged exercise-<name> hold a student's answer
 GRADE_TAG = "grade-"          # and cells tagged grade-<name> grade it
 SCORE_MARKER = "GRADES:"
-THREAD_VARIABLES = ("TINYRES_NUM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS",
-                    "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _execute(notebook, folder, allow_errors=False):
@@ -39,7 +37,7 @@ def _execute(notebook, folder, allow_errors=False):
     client = NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3",
                             allow_errors=allow_errors,
                             resources={"metadata": {"path": str(folder)}})
-    environment = dict(os.environ, **{name: "1" for name in THREAD_VARIABLES})
+    environment = environment_with_threads(1)
     started = time.perf_counter()
     client.execute(env=environment)
     return time.perf_counter() - started

@@ -24,6 +24,7 @@ from . import backend, data
 from . import distributed as dist
 from .backend.cpu_threads import get_num_threads
 from .checkpoint import checkpoint_path, load_checkpoint
+from .data.loader import last_batch_too_small
 from .optim import SGD
 from .optim.lr_scheduler import CosineAnnealingLR, LinearWarmup, MultiStepLR
 from .train import fit, seed_everything
@@ -169,15 +170,10 @@ def build_loaders(recipe, normalization=None, rank=0, world_size=1):
         train_transform = data.Compose(steps + [normalize])
     train_loader = data.DataLoader(train, recipe.batch_size, shuffle=True, seed=recipe.seed,
                                    transform=train_transform, rank=rank, world_size=world_size,
-                                   drop_last=world_size > 1 and _short_last_batch(
+                                   drop_last=last_batch_too_small(
                                        len(train), recipe.batch_size, world_size))
     test_loader = data.DataLoader(test, max(recipe.batch_size, 256), transform=normalize)
     return train_loader, test_loader
-
-
-def _short_last_batch(samples, batch_size, world_size):
-    """True when the last batch has fewer samples than there are ranks (it is then dropped)."""
-    return 0 < samples % batch_size < world_size
 
 
 def build_optimizer(model, recipe, steps_per_epoch):

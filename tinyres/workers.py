@@ -17,9 +17,8 @@ import subprocess
 import sys
 
 from . import distributed as dist
+from .backend.cpu_threads import environment_with_threads
 
-THREAD_VARIABLES = ("TINYRES_NUM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS",
-                    "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def mpiexec_path():
@@ -57,8 +56,8 @@ def without_workers_flag(argv):
 def launch(workers, argv, threads=None):
     """Run ``tinyres <argv>`` as ``workers`` MPI ranks; returns mpiexec's exit status."""
     cores = os.cpu_count() or 1
-    per_rank = str(threads or max(1, cores // workers))
-    environment = dict(os.environ, **{name: per_rank for name in THREAD_VARIABLES})
+    per_rank = threads or max(1, cores // workers)
+    environment = environment_with_threads(per_rank)
     command = [str(mpiexec_path()), "-n", str(workers), sys.executable, "-m", "tinyres.cli",
                *without_workers_flag(argv)]
     print(f"starting {workers} ranks with {per_rank} thread(s) each: "

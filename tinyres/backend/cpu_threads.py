@@ -88,6 +88,21 @@ def get_num_threads():
     return available_cores()
 
 
+# Every variable that sets a thread count for a process that is about to start: tinyres's
+# own, Numba's, OpenMP's and the BLAS libraries'.
+THREAD_VARIABLES = ("TINYRES_NUM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS",
+                    "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def environment_with_threads(count):
+    """A copy of ``os.environ`` in which every thread variable says ``count``.
+
+    For a child process (an MPI rank, a notebook kernel): the variables are read when
+    its libraries load, which is too late to change from inside it.
+    """
+    return dict(os.environ, **{name: str(count) for name in THREAD_VARIABLES})
+
+
 def chunk_size(batch, bytes_per_sample):
     """How many samples fit in :data:`CHUNK_BYTES` of columns (at least 1, at most ``batch``)."""
     return max(1, min(batch, CHUNK_BYTES // max(1, bytes_per_sample)))

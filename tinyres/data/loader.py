@@ -15,6 +15,11 @@ import math
 import numpy as np
 
 
+def last_batch_too_small(num_samples, batch_size, world_size):
+    """True when the last, partial batch holds fewer samples than there are ranks to share it."""
+    return world_size > 1 and 0 < num_samples % batch_size < world_size
+
+
 class DataLoader:
     """Iterate over ``(images (B, C, H, W), labels (B,))`` batches of a dataset.
 
@@ -62,8 +67,7 @@ class DataLoader:
         if batch_size % world_size:
             raise ValueError(f"DataLoader: the batch of {batch_size} cannot be shared equally "
                              f"by {world_size} ranks; choose a multiple of {world_size}")
-        if world_size > 1 and len(dataset.labels) % batch_size and \
-                len(dataset.labels) % batch_size < world_size and not drop_last:
+        if last_batch_too_small(len(dataset.labels), batch_size, world_size) and not drop_last:
             raise ValueError(f"DataLoader: the last batch holds {len(dataset.labels) % batch_size} "
                              f"samples, fewer than the {world_size} ranks; pass drop_last=True "
                              "or change the batch size")

@@ -155,11 +155,11 @@ def draw_block_on(axes, block, input_shape, title=None, compact=False):
     if adds:
         add_y = positions[rows.index(("+", "add", out_shape))]
         side = 3.4 if compact else 1.45     # the shortcut runs clear of the widest branch box
-        right_top, right_bottom = (side, positions[0]), (side, add_y)
+        right_bottom = (side, add_y)
         axes.plot([0.28, side], [positions[0], positions[0]], color="0.3", linewidth=1.1, zorder=1)
         if kind in ("zero_pad", "projection"):
             middle = (positions[0] + add_y) / 2
-            box = _box(axes, side, middle, shortcut_label, LAYER_COLORS["shortcut"], fontsize=10)
+            _box(axes, side, middle, shortcut_label, LAYER_COLORS["shortcut"], fontsize=10)
             axes.plot([side, side], [positions[0], middle], color="0.3", linewidth=1.1, zorder=1)
             axes.plot([side, side], [middle, add_y], color="0.3", linewidth=1.1, zorder=1)
             axes.text(side, middle - 0.62 * spacing, _shape_text(shortcut_shape), fontsize=9,
