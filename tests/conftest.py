@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tinyres as tr
-from tinyres.backend import BACKEND_NAMES, _why_unavailable
+from tinyres.backend import BACKEND_NAMES, why_unavailable
 
 # Tolerances, named once per dtype (see DESIGN.md).
 RTOL = {np.float64: 1e-10, np.float32: 1e-4}
@@ -23,7 +23,7 @@ def tolerance(dtype):
 @pytest.fixture(params=BACKEND_NAMES)
 def backend(request):
     """Select each backend in turn for the test; skip the ones this machine cannot run."""
-    reason = _why_unavailable(request.param)
+    reason = why_unavailable(request.param)
     if reason is not None:
         pytest.skip(f"backend {request.param!r} unavailable: {reason}")
     with tr.use_backend(request.param):

@@ -125,8 +125,8 @@ def test_resume_takes_everything_from_the_checkpoint(finished_run, capsys):
 def test_a_backend_that_cannot_run_here_is_named(finished_run, capsys, monkeypatch):
     from tinyres import backend
 
-    unavailable = backend._why_unavailable
-    monkeypatch.setattr(backend, "_why_unavailable", lambda name: (
+    unavailable = backend.why_unavailable
+    monkeypatch.setattr(backend, "why_unavailable", lambda name: (
         "no such device here" if name == "numpy" else unavailable(name)))
     assert main(["train", "--resume", str(finished_run)]) == 2   # trained on numpy
     assert ("--backend: this run was trained on the numpy backend, which cannot run here (no "

@@ -11,11 +11,11 @@ import itertools
 import numpy as np
 import pytest
 
-from tinyres.backend import _why_unavailable
+from tinyres.backend import why_unavailable
 from tinyres.backend import numpy_kernels as reference
 from tinyres.backend.shapes import conv_output_size
 
-_reason = _why_unavailable("cupy")
+_reason = why_unavailable("cupy")
 if _reason is not None:
     pytest.skip(f"cupy backend unavailable: {_reason}", allow_module_level=True)
 
@@ -119,6 +119,25 @@ def test_im2col_of_a_strided_view(dtype, rng):
     expected = reference.im2col(view, *geometry)
     actual = gpu.im2col(cupy.asarray(x).transpose(0, 1, 3, 2), *geometry)
     assert_matches(actual, expected, "im2col of a transposed view", exact=True)
+
+
+# --------------------------------------------------------------------------- conv2d
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CONV_CASES[::4], ids=_case_id)
+def test_conv2d_forward_and_backward(case, dtype, rng):
+    kernel_size, stride, padding, dilation = case
+    x = rng.standard_normal(X_SHAPE).astype(dtype)
+    weight = rng.standard_normal((4, X_SHAPE[1], *kernel_size)).astype(dtype)
+    expected = reference.conv2d_forward(x, weight, stride, padding, dilation)
+    out = gpu.conv2d_forward(cupy.asarray(x), cupy.asarray(weight), stride, padding, dilation)
+    assert_matches(out, expected, "conv2d_forward")
+    grad_output = rng.standard_normal(expected.shape).astype(dtype)
+    dx, dweight = gpu.conv2d_backward(cupy.asarray(grad_output), cupy.asarray(x),
+                                      cupy.asarray(weight), stride, padding, dilation)
+    expected_dx, expected_dweight = reference.conv2d_backward(grad_output, x, weight, stride,
+                                                              padding, dilation)
+    assert_matches(dx, expected_dx, "conv2d_backward dx")
+    assert_matches(dweight, expected_dweight, "conv2d_backward dweight")
 
 
 # --------------------------------------------------------------------------- pooling

@@ -9,9 +9,9 @@ import pytest
 
 import tinyres as tr
 import tinyres.functional as F
-from tinyres.backend import BackendUnavailableError, DeviceMismatchError, _why_unavailable
+from tinyres.backend import BackendUnavailableError, DeviceMismatchError, why_unavailable
 
-GPU_UNAVAILABLE = _why_unavailable("cupy")
+GPU_UNAVAILABLE = why_unavailable("cupy")
 needs_gpu = pytest.mark.skipif(GPU_UNAVAILABLE is not None,
                                reason=f"needs a CUDA GPU: {GPU_UNAVAILABLE}")
 needs_no_gpu = pytest.mark.skipif(GPU_UNAVAILABLE is None,

@@ -7,7 +7,7 @@ import pytest
 
 import tinyres as tr
 import tinyres.functional as F
-from tinyres.backend import BACKEND_NAMES, _why_unavailable
+from tinyres.backend import BACKEND_NAMES, why_unavailable
 from tinyres.backend.guard import NotAllowedInAnswerError, answer_guard, inside_answer
 
 BACKWARD_KERNELS = ("relu_backward", "max_pool2d_backward", "avg_pool2d_backward",
@@ -15,7 +15,7 @@ BACKWARD_KERNELS = ("relu_backward", "max_pool2d_backward", "avg_pool2d_backward
 
 
 def _kernels(name):
-    reason = _why_unavailable(name)
+    reason = why_unavailable(name)
     if reason is not None:
         pytest.skip(reason)
     return importlib.import_module(f"tinyres.backend.{name}_kernels")

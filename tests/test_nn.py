@@ -7,7 +7,7 @@ import torch
 
 import tinyres as tr
 import tinyres.nn as nn
-from tinyres.backend import BackendUnavailableError, _why_unavailable
+from tinyres.backend import BackendUnavailableError, why_unavailable
 from conftest import tolerance
 
 
@@ -152,7 +152,7 @@ def test_to_cpu_keeps_everything_in_place_and_cuda_explains_itself():
     assert model.to("cpu") is model and model.conv.weight.data is weight
     with pytest.raises(ValueError, match="unknown device"):
         model.to("tpu")
-    if _why_unavailable("cupy") is not None:
+    if why_unavailable("cupy") is not None:
         with pytest.raises(BackendUnavailableError, match="cuda"):
             model.to("cuda")
 

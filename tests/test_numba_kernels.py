@@ -109,6 +109,28 @@ def test_im2col_and_col2im_accept_non_contiguous_inputs(rng):
                    numpy_kernels.col2im(grad_cols, x.shape, *geometry))
 
 
+# --------------------------------------------------------------------------- conv2d
+@pytest.mark.parametrize("need", [(True, True), (True, False), (False, True)])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CONV_GRID[::3], ids=case_id)
+def test_conv2d_kernels_match_reference(case, dtype, need, rng):
+    """The whole convolution, whichever path the Numba backend takes, equals the textbook's."""
+    x_shape, kernel_size, stride, padding, dilation = case
+    x = rng.standard_normal(x_shape).astype(dtype)
+    weight = rng.standard_normal((3, x_shape[1], *kernel_size)).astype(dtype)
+    out = numba_kernels.conv2d_forward(x, weight, stride, padding, dilation)
+    assert_matches(out, numpy_kernels.conv2d_forward(x, weight, stride, padding, dilation))
+    grad_output = rng.standard_normal(out.shape).astype(dtype)
+    ours = numba_kernels.conv2d_backward(grad_output, x, weight, stride, padding, dilation, *need)
+    expected = numpy_kernels.conv2d_backward(grad_output, x, weight, stride, padding, dilation,
+                                             *need)
+    for mine, theirs, wanted in zip(ours, expected, need):
+        if wanted:
+            assert_matches(mine, theirs)
+        else:
+            assert mine is None and theirs is None
+
+
 # --------------------------------------------------------------------------- pooling
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", POOL_GRID, ids=case_id)

@@ -590,9 +590,9 @@ def test_opinfo_error_inputs(key, backend):
 
 
 if __name__ == "__main__":   # the table of endings: python tests/test_opinfo.py
-    from tinyres.backend import CPU_BACKENDS, _why_unavailable
+    from tinyres.backend import CPU_BACKENDS, why_unavailable
     totals = collections.Counter()
-    for backend in [b for b in CPU_BACKENDS if _why_unavailable(b) is None]:
+    for backend in [b for b in CPU_BACKENDS if why_unavailable(b) is None]:
         with tr.use_backend(backend):
             for key in OPS:
                 for dtype in RTOL:

@@ -7,7 +7,20 @@ tinyres has three implementations of every kernel with the same signatures:
 * ``cupy``  -- the same algorithms on an NVIDIA GPU (``cupy_kernels.py``).
 
 Ops never branch on the backend name: they ask :func:`kernels_for` for the kernel
-module that fits their arrays.  Arrays in host memory run on the selected CPU
+module that fits their arrays.  Every kernel module defines the names in
+:data:`KERNEL_NAMES` with the signatures of ``numpy_kernels``, the textbook:
+
+* ``im2col(x, kernel_size, stride, padding, dilation) -> cols`` and its adjoint
+  ``col2im(cols, x_shape, kernel_size, stride, padding, dilation) -> dx``;
+* ``conv2d_forward(x, weight, stride, padding, dilation) -> y`` (no bias: the op adds it)
+  and ``conv2d_backward(grad_output, x, weight, stride, padding, dilation, need_input=True,
+  need_weight=True) -> (dx or None, dweight or None)``;
+* ``max_pool2d_forward``/``_backward``, ``avg_pool2d_forward``/``_backward``,
+  ``batch_norm_forward_train``/``batch_norm_backward``, ``relu_forward``/``relu_backward``;
+* ``xp``, the array module (numpy or cupy), and ``name``.
+
+The geometry arguments are (height, width) pairs of ints; every ``*_backward`` refuses to
+run inside a graded answer (``guard.py``).  Arrays in host memory run on the selected CPU
 backend (numpy or numba); arrays in GPU memory always run on the cupy kernels.
 
 The default is ``numba`` when it imports, else ``numpy``; the ``TINYRES_BACKEND``
@@ -27,6 +40,14 @@ from .cpu_memory import reuse_freed_memory
 BACKEND_NAMES = ("numpy", "numba", "cupy")
 CPU_BACKENDS = ("numpy", "numba")
 
+# What every kernel module must define (see the module docstring for the signatures).
+KERNEL_NAMES = (
+    "xp", "name",
+    "im2col", "col2im", "conv2d_forward", "conv2d_backward",
+    "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
+    "batch_norm_forward_train", "batch_norm_backward", "relu_forward", "relu_backward",
+)
+
 
 class BackendUnavailableError(RuntimeError):
     """Raised when a backend is requested that cannot run on this machine."""
@@ -36,8 +57,12 @@ class DeviceMismatchError(ValueError):
     """Raised when host (CPU) and GPU arrays meet in one op."""
 
 
-def _why_unavailable(name):
-    """Return ``None`` if backend ``name`` can run here, else a sentence saying why and how to fix it."""
+def why_unavailable(name):
+    """``None`` if backend ``name`` can run here, else a sentence saying why and how to fix it.
+
+    >>> why_unavailable("numpy") is None
+    True
+    """
     if name == "numpy":
         return None
     if name == "numba":
@@ -67,14 +92,14 @@ def _why_unavailable(name):
 
 def available_backends():
     """Names of the backends that can run on this machine, e.g. ``['numpy', 'numba']``."""
-    return [name for name in BACKEND_NAMES if _why_unavailable(name) is None]
+    return [name for name in BACKEND_NAMES if why_unavailable(name) is None]
 
 
 def _default_backend():
     requested = os.environ.get("TINYRES_BACKEND")
     if requested:
         return requested.strip().lower()
-    return "numba" if _why_unavailable("numba") is None else "numpy"
+    return "numba" if why_unavailable("numba") is None else "numpy"
 
 
 _current = None          # name of the selected backend
@@ -91,14 +116,14 @@ def set_backend(name):
     if not isinstance(name, str) or name.lower() not in BACKEND_NAMES:
         raise ValueError(f"set_backend: unknown backend {name!r}; expected one of {BACKEND_NAMES}")
     name = name.lower()
-    reason = _why_unavailable(name)
+    reason = why_unavailable(name)
     if reason is not None:
         raise BackendUnavailableError(f"set_backend({name!r}): {reason}")
     _current = name
     if name in CPU_BACKENDS:
         _cpu_backend = name
     elif _cpu_backend is None:
-        _cpu_backend = "numba" if _why_unavailable("numba") is None else "numpy"
+        _cpu_backend = "numba" if why_unavailable("numba") is None else "numpy"
 
 
 def get_backend():
@@ -165,7 +190,7 @@ def to_device(array, device):
         return array.get() if is_gpu_array(array) else array
     if is_gpu_array(array):
         return array
-    reason = _why_unavailable("cupy")
+    reason = why_unavailable("cupy")
     if reason is not None:
         raise BackendUnavailableError(f"to('cuda'): {reason}")
     return importlib.import_module("cupy").asarray(array)

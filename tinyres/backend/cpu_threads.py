@@ -1,18 +1,15 @@
-"""Run a batch through a convolution chunk by chunk, one CPU core per slice of the batch.
+"""CPU threads: how many, the worker pool that runs a batch chunk by chunk, and Numba's threading layer.
 
-Why not one big im2col and one big GEMM?  For the first ResNet-20 stage at batch 128 the
-column matrix is 75 MB: far larger than the caches, so im2col, the GEMM and col2im each
-stream it through main memory, and BLAS runs its skinny (16 x 131072) products at a third
-of its square-matrix speed.  Cut the batch into chunks of a few samples and each chunk's
-columns (about a megabyte) stay in one core's L2 cache from the moment im2col writes them
-until the GEMM has read them.
+The convolution (``cpu_conv.py``) cuts its batch into chunks and hands them to
+:func:`map_chunks`, one CPU core per slice of the batch.
 
 Why threads here rather than threads inside each kernel?  When every kernel and every GEMM
 splits its own work over the cores, the cores meet and wait at the end of each one, and
 the pools of Numba and of the BLAS library hand the cores back and forth.  Instead each
-worker thread takes a contiguous slice of the chunks and runs the whole chain (im2col,
-single-threaded GEMM, col2im) on its own core.  The heavy parts -- NumPy copies, BLAS, and
-the ``nogil`` Numba kernels -- release Python's GIL, so the workers really run in parallel.
+worker thread takes a contiguous slice of the chunks and runs the whole chain (im2col or
+Winograd's transforms, single-threaded GEMMs, col2im) on its own core.  The heavy parts --
+NumPy copies, BLAS, and the ``nogil`` Numba kernels -- release Python's GIL, so the workers
+really run in parallel.
 
 Results come back in chunk order, so a sum over chunks rounds the same way however many
 threads ran it.
@@ -47,6 +44,23 @@ def available_cores():
         return os.cpu_count() or 1
 
 
+def import_numba():
+    """Import Numba with its threading layer chosen; every module that compiles with Numba uses this.
+
+    OpenMP's worker threads spin while they wait, and so do OpenBLAS's after every GEMM.
+    On a small machine the two pools then fight over the cores and a convolution's
+    backward runs several times slower; Numba's own work-queue pool sleeps instead.  The
+    layer must be set before Numba starts its threads.  An explicit
+    ``NUMBA_THREADING_LAYER`` in the environment still wins.
+
+    Raises ImportError when Numba is not installed.
+    """
+    import numba
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        numba.config.THREADING_LAYER = "workqueue"
+    return numba
+
+
 def set_num_threads(count):
     """Use ``count`` CPU threads everywhere: Numba's kernels, the BLAS, and the conv workers.
 
@@ -57,10 +71,7 @@ def set_num_threads(count):
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise ValueError(f"set_num_threads: count must be an integer >= 1, got {count!r}")
     try:
-        # numba_kernels picks Numba's threading layer, which must happen before Numba
-        # starts its threads -- and set_num_threads starts them
-        from . import numba_kernels
-        numba = numba_kernels.numba
+        numba = import_numba()   # the threading layer must be chosen before Numba's threads start
         numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
     except ImportError:       # the numpy backend alone needs no numba
         pass

@@ -28,37 +28,13 @@ does.  Letters as in ``numpy_kernels``:
 import cupy
 
 from .guard import backward_kernel                 # *_backward refuse inside an answer
-from .shapes import chunk_bounds, conv_output_size
+from .shapes import conv_output_hw
 
 xp = cupy
 name = "cupy"
 
 _IEEE = ("--fmad=false",)   # round a*b + c twice, as NumPy does, never as one FMA
 
-
-def _output_hw(height, width, kernel_size, stride, padding, dilation=(1, 1)):
-    return (conv_output_size(height, kernel_size[0], stride[0], padding[0], dilation[0]),
-            conv_output_size(width, kernel_size[1], stride[1], padding[1], dilation[1]))
-
-
-def chunk_size(batch, bytes_per_sample):
-    """The convolution's batch chunk: the whole batch, since a GPU wants the largest launches."""
-    return max(1, batch)      # an empty batch still needs a valid (if unused) chunk size
-
-
-def map_chunks(work, batch, chunk):
-    """Call ``work(start, stop)`` for each chunk of ``range(batch)`` in turn; results in chunk order.
-
-    The CPU backends spread the chunks over threads (``cpu_threads``); a GPU already runs
-    each kernel on all its cores, so here the chunks simply run one after another.
-    """
-    return [work(start, stop) for start, stop in chunk_bounds(batch, chunk)]
-
-
-def matmul(a, b):
-    """``a @ b`` in one call: the CPU backends split it into column blocks (``cpu_gemm``),
-    a GPU wants the largest launches.  a: (M, K), b: (K, N) -> (M, N)."""
-    return a @ b
 
 
 def _ints(*pairs):
@@ -101,7 +77,7 @@ def im2col(x, kernel_size, stride, padding, dilation):
     x: (N, C, H, W) -> cols: (C*R*S, N*Ho*Wo)
     """
     batch, channels, height, width = x.shape
-    out_hw = _output_hw(height, width, kernel_size, stride, padding, dilation)
+    out_hw = conv_output_hw(height, width, kernel_size, stride, padding, dilation)
     cols = cupy.empty((channels * kernel_size[0] * kernel_size[1], batch * out_hw[0] * out_hw[1]),
                       dtype=x.dtype)
     _im2col_kernel(cupy.ascontiguousarray(x), batch, channels, height, width,
@@ -148,11 +124,54 @@ def col2im(cols, x_shape, kernel_size, stride, padding, dilation):
     cols: (C*R*S, N*Ho*Wo) -> dx: (N, C, H, W)
     """
     batch, channels, height, width = x_shape
-    out_hw = _output_hw(height, width, kernel_size, stride, padding, dilation)
+    out_hw = conv_output_hw(height, width, kernel_size, stride, padding, dilation)
     dx = cupy.empty((batch, channels, height, width), dtype=cols.dtype)
     _col2im_kernel(cupy.ascontiguousarray(cols), batch, channels, height, width,
                    *_ints(kernel_size, out_hw, stride, padding, dilation), dx)
     return dx
+
+
+# --------------------------------------------------------------------------- conv2d
+def conv2d_forward(x, weight, stride, padding, dilation):
+    """2-D cross-correlation as one im2col kernel and one cuBLAS matrix product (no bias).
+
+    y[n, k, ho, wo] = sum_{c, r, s} w[k, c, r, s] * x_pad[n, c, ho*sh + r*dh, wo*sw + s*dw]
+
+    The whole batch at once: a GPU wants the largest launches.
+
+    x: (N, C, H, W), weight: (K, C, R, S) -> y: (N, K, Ho, Wo)
+    """
+    batch, _, height, width = x.shape
+    out_channels = weight.shape[0]
+    out_h, out_w = conv_output_hw(height, width, weight.shape[2:], stride, padding, dilation)
+    cols = im2col(x, weight.shape[2:], stride, padding, dilation)      # (C*R*S, N*Ho*Wo)
+    y = weight.reshape(out_channels, -1) @ cols                         # (K, N*Ho*Wo)
+    return cupy.ascontiguousarray(
+        y.reshape(out_channels, batch, out_h, out_w).transpose(1, 0, 2, 3))
+
+
+@backward_kernel
+def conv2d_backward(grad_output, x, weight, stride, padding, dilation,
+                    need_input=True, need_weight=True):
+    """Gradients of :func:`conv2d_forward` with respect to x and weight (None where not needed).
+
+        dcols = W^T @ dY,   dx = col2im(dcols),   dW = dY @ cols^T
+
+    grad_output: (N, K, Ho, Wo), x: (N, C, H, W), weight: (K, C, R, S)
+    -> dx: (N, C, H, W) or None, dweight: (K, C, R, S) or None
+    """
+    out_channels = weight.shape[0]
+    w_matrix = weight.reshape(out_channels, -1)                          # (K, C*R*S)
+    grad_matrix = cupy.ascontiguousarray(
+        grad_output.transpose(1, 0, 2, 3)).reshape(out_channels, -1)    # (K, N*Ho*Wo)
+    grad_x = grad_weight = None
+    if need_input:
+        grad_x = col2im(w_matrix.T @ grad_matrix, x.shape, weight.shape[2:], stride, padding,
+                        dilation)
+    if need_weight:
+        cols = im2col(x, weight.shape[2:], stride, padding, dilation)   # (C*R*S, N*Ho*Wo)
+        grad_weight = (grad_matrix @ cols.T).reshape(weight.shape)
+    return grad_x, grad_weight
 
 
 # --------------------------------------------------------------------------- pooling
@@ -197,7 +216,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding):
     x: (N, C, H, W) -> out: (N, C, Ho, Wo), argmax: (N, C, Ho, Wo) int32
     """
     height, width = x.shape[2:]
-    out_hw = _output_hw(height, width, kernel_size, stride, padding)
+    out_hw = conv_output_hw(height, width, kernel_size, stride, padding)
     out = cupy.full((*x.shape[:2], *out_hw), -cupy.inf, dtype=x.dtype)
     argmax = cupy.empty(out.shape, dtype=cupy.int32)
     _max_pool2d_forward_kernel(cupy.ascontiguousarray(x), height, width,
@@ -280,7 +299,7 @@ def avg_pool2d_forward(x, kernel_size, stride, padding):
     x: (N, C, H, W) -> out: (N, C, Ho, Wo)
     """
     height, width = x.shape[2:]
-    out_hw = _output_hw(height, width, kernel_size, stride, padding)
+    out_hw = conv_output_hw(height, width, kernel_size, stride, padding)
     out = cupy.empty((*x.shape[:2], *out_hw), dtype=x.dtype)
     _avg_pool2d_forward_kernel(cupy.ascontiguousarray(x), height, width,
                                *_ints(kernel_size, out_hw, stride, padding), out)

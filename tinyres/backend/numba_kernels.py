@@ -5,7 +5,7 @@ Each public function is a thin wrapper -- output shape, allocation, one call of 
 ``numba.prange`` splits the outermost independent axis (an image plane or a channel) over
 the cores; no two iterations write the same element, so no locks.  im2col and col2im are
 the exception: they run single-threaded on one chunk of the batch each, from several
-threads at once (see ``cpu_threads``); and ReLU, too cheap to pay for starting the
+threads at once (see ``cpu_conv``); and ReLU, too cheap to pay for starting the
 threads, runs on one core unless its array is large.  Padding
 is never materialized: loops visit only the positions whose input pixel is inside the image.
 Letters as in ``numpy_kernels``: N batch, C channels, H x W input, R x S kernel, Ho x Wo
@@ -25,22 +25,15 @@ Why the loops look the way they do:
   ``prange`` index as a float.
 """
 import math
-import os
 
-import numba
 import numpy as np
 
-# OpenMP's worker threads spin while they wait, and so do OpenBLAS's after every GEMM.
-# On a small machine the two pools then fight over the cores and a convolution's
-# backward runs several times slower; Numba's own work-queue pool sleeps instead.
-# An explicit NUMBA_THREADING_LAYER still wins.
-if "NUMBA_THREADING_LAYER" not in os.environ:
-    numba.config.THREADING_LAYER = "workqueue"
-
+from . import cpu_conv                              # which conv algorithm, and the cores
+from .cpu_threads import import_numba
 from .guard import backward_kernel                 # *_backward refuse inside an answer
-from .cpu_gemm import matmul                       # the convolution's products, as numpy's
-from .cpu_threads import chunk_size, map_chunks   # the convolution's batch chunks, as numpy's
-from .numpy_kernels import _output_hw       # the same (Ho, Wo) formula, defined once
+from .shapes import conv_output_hw
+
+numba = import_numba()    # with the threading layer chosen (see cpu_threads)
 
 xp = np
 name = "numba"
@@ -82,7 +75,7 @@ def _add_strided(target, target_start, target_step, source, source_start, source
 
 # --------------------------------------------------------------------------- im2col
 # im2col and col2im run on one core and release the GIL: the convolution calls them from
-# several threads at once, one chunk of the batch each (see ``cpu_threads``).
+# several threads at once, one chunk of the batch each (see ``cpu_conv``).
 @numba.njit(nogil=True, cache=True, fastmath=False)
 def _im2col_njit(x, cols, sh, sw, ph, pw, dh, dw):
     batch, channels, height, width = x.shape
@@ -118,7 +111,7 @@ def im2col(x, kernel_size, stride, padding, dilation):
     x: (N, C, H, W) -> cols: (C*R*S, N*Ho*Wo)
     """
     batch, channels, height, width = x.shape
-    out_hw = _output_hw(height, width, kernel_size, stride, padding, dilation)
+    out_hw = conv_output_hw(height, width, kernel_size, stride, padding, dilation)
     cols = np.empty((channels, *kernel_size, batch, *out_hw), dtype=x.dtype)
     _im2col_njit(np.ascontiguousarray(x), cols, *_ints(stride, padding, dilation))
     return cols.reshape(channels * kernel_size[0] * kernel_size[1], -1)
@@ -157,11 +150,40 @@ def col2im(cols, x_shape, kernel_size, stride, padding, dilation):
     cols: (C*R*S, N*Ho*Wo) -> dx: (N, C, H, W)
     """
     batch, channels, height, width = x_shape
-    out_hw = _output_hw(height, width, kernel_size, stride, padding, dilation)
+    out_hw = conv_output_hw(height, width, kernel_size, stride, padding, dilation)
     cols = np.ascontiguousarray(cols).reshape(channels, *kernel_size, batch, *out_hw)
     dx = np.empty((batch, channels, height, width), dtype=cols.dtype)
     _col2im_njit(cols, dx, *_ints(stride, padding, dilation))
     return dx
+
+
+# --------------------------------------------------------------------------- conv2d
+def conv2d_forward(x, weight, stride, padding, dilation):
+    """2-D cross-correlation without bias: Winograd for 3x3 stride-1 kernels, else im2col + GEMM.
+
+    y[n, k, ho, wo] = sum_{c, r, s} w[k, c, r, s] * x_pad[n, c, ho*sh + r*dh, wo*sw + s*dw]
+
+    ``cpu_conv`` picks the algorithm and spreads the batch over the cores.
+
+    x: (N, C, H, W), weight: (K, C, R, S) -> y: (N, K, Ho, Wo)
+    """
+    return cpu_conv.conv2d_forward(np.ascontiguousarray(x), np.ascontiguousarray(weight),
+                                   stride, padding, dilation, im2col=im2col)
+
+
+@backward_kernel
+def conv2d_backward(grad_output, x, weight, stride, padding, dilation,
+                    need_input=True, need_weight=True):
+    """Gradients of :func:`conv2d_forward` with respect to x and weight (None where not needed).
+
+        dcols = W^T @ dY,   dx = col2im(dcols),   dW = dY @ cols^T
+
+    grad_output: (N, K, Ho, Wo), x: (N, C, H, W), weight: (K, C, R, S)
+    -> dx: (N, C, H, W) or None, dweight: (K, C, R, S) or None
+    """
+    return cpu_conv.conv2d_backward(
+        np.ascontiguousarray(grad_output), np.ascontiguousarray(x), np.ascontiguousarray(weight),
+        stride, padding, dilation, need_input, need_weight, im2col=im2col, col2im=col2im)
 
 
 # --------------------------------------------------------------------------- pooling
@@ -201,7 +223,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding):
     x: (N, C, H, W) -> out: (N, C, Ho, Wo), argmax: (N, C, Ho, Wo) int32
     """
     height, width = x.shape[2:]
-    out_hw = _output_hw(height, width, kernel_size, stride, padding)
+    out_hw = conv_output_hw(height, width, kernel_size, stride, padding)
     out = np.empty((*x.shape[:2], *out_hw), dtype=x.dtype)
     argmax = np.empty(out.shape, dtype=np.int32)
     _max_pool2d_forward_njit(np.ascontiguousarray(x), out, argmax,
@@ -278,7 +300,7 @@ def avg_pool2d_forward(x, kernel_size, stride, padding):
     x: (N, C, H, W) -> out: (N, C, Ho, Wo)
     """
     height, width = x.shape[2:]
-    out_hw = _output_hw(height, width, kernel_size, stride, padding)
+    out_hw = conv_output_hw(height, width, kernel_size, stride, padding)
     out = np.empty((*x.shape[:2], *out_hw), dtype=x.dtype)
     _avg_pool2d_forward_njit(np.ascontiguousarray(x), out, *_ints(kernel_size, stride, padding))
     return out

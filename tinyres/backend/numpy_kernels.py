@@ -9,21 +9,19 @@ with the same signatures and results; the tests hold them to it.  Letters:
 The loops here run over the R*S kernel offsets only -- never over N, H or W.  Each
 offset ``(r, s)`` reads one strided slice of the padded input: every output pixel's
 tap ``(r, s)`` sits at ``(r*dh + ho*sh, s*dw + wo*sw)``.
+
+This module is the textbook: nothing here is about threads, caches or the BLAS.  The
+faster CPU strategies (batch chunks over the cores, Winograd's transforms) live in
+``cpu_conv.py`` and ``cpu_winograd.py``, used by the Numba backend.
 """
 import numpy as np
 
 from .guard import backward_kernel                 # *_backward refuse inside an answer
-from .cpu_gemm import matmul                       # the convolution's short-by-wide products
-from .cpu_threads import chunk_size, map_chunks   # how the convolution splits its batch
-from .shapes import conv_output_size
+from .shapes import conv_output_hw
 
 xp = np
 name = "numpy"
 
-
-def _output_hw(height, width, kernel_size, stride, padding, dilation=(1, 1)):
-    return (conv_output_size(height, kernel_size[0], stride[0], padding[0], dilation[0]),
-            conv_output_size(width, kernel_size[1], stride[1], padding[1], dilation[1]))
 
 
 def _tap(padded, r, s, out_hw, stride, dilation):
@@ -49,7 +47,7 @@ def im2col(x, kernel_size, stride, padding, dilation):
     x: (N, C, H, W) -> cols: (C*R*S, N*Ho*Wo)
     """
     batch, channels, height, width = x.shape
-    out_hw = _output_hw(height, width, kernel_size, stride, padding, dilation)
+    out_hw = conv_output_hw(height, width, kernel_size, stride, padding, dilation)
     padded = _pad(x, padding)
     cols = np.empty((channels, *kernel_size, batch, *out_hw), dtype=x.dtype)
     for r in range(kernel_size[0]):
@@ -68,7 +66,7 @@ def col2im(cols, x_shape, kernel_size, stride, padding, dilation):
     """
     batch, channels, height, width = x_shape
     (ph, pw) = padding
-    out_hw = _output_hw(height, width, kernel_size, stride, padding, dilation)
+    out_hw = conv_output_hw(height, width, kernel_size, stride, padding, dilation)
     cols = cols.reshape(channels, *kernel_size, batch, *out_hw)
     padded = np.zeros((batch, channels, height + 2 * ph, width + 2 * pw), dtype=cols.dtype)
     for r in range(kernel_size[0]):
@@ -76,6 +74,52 @@ def col2im(cols, x_shape, kernel_size, stride, padding, dilation):
             # overlapping windows hit the same pixel, so this must be +=, never =
             _tap(padded, r, s, out_hw, stride, dilation)[...] += cols[:, r, s].transpose(1, 0, 2, 3)
     return padded[:, :, ph:ph + height, pw:pw + width]
+
+
+# --------------------------------------------------------------------------- conv2d
+def conv2d_forward(x, weight, stride, padding, dilation):
+    """2-D cross-correlation as one im2col and one matrix product (no bias).
+
+    y[n, k, ho, wo] = sum_{c, r, s} w[k, c, r, s] * x_pad[n, c, ho*sh + r*dh, wo*sw + s*dw]
+
+    With cols = im2col(x) (C*R*S, N*Ho*Wo) and W = w.reshape(K, C*R*S), the sum is W @ cols.
+
+    x: (N, C, H, W), weight: (K, C, R, S) -> y: (N, K, Ho, Wo)
+    """
+    batch, _, height, width = x.shape
+    out_channels = weight.shape[0]
+    out_h, out_w = conv_output_hw(height, width, weight.shape[2:], stride, padding, dilation)
+    cols = im2col(x, weight.shape[2:], stride, padding, dilation)      # (C*R*S, N*Ho*Wo)
+    y = weight.reshape(out_channels, -1) @ cols                         # (K, N*Ho*Wo)
+    # the columns are ordered (n, ho, wo): bring the batch axis first
+    return np.ascontiguousarray(y.reshape(out_channels, batch, out_h, out_w).transpose(1, 0, 2, 3))
+
+
+@backward_kernel
+def conv2d_backward(grad_output, x, weight, stride, padding, dilation,
+                    need_input=True, need_weight=True):
+    """Gradients of :func:`conv2d_forward` with respect to x and weight (None where not needed).
+
+    With dY = grad_output as (K, N*Ho*Wo), the layout of W @ cols:
+
+        dcols = W^T @ dY,   dx = col2im(dcols),   dW = dY @ cols^T
+
+    grad_output: (N, K, Ho, Wo), x: (N, C, H, W), weight: (K, C, R, S)
+    -> dx: (N, C, H, W) or None, dweight: (K, C, R, S) or None
+    """
+    out_channels = weight.shape[0]
+    w_matrix = weight.reshape(out_channels, -1)                          # (K, C*R*S)
+    grad_matrix = grad_output.transpose(1, 0, 2, 3).reshape(out_channels, -1)   # (K, N*Ho*Wo)
+    grad_x = grad_weight = None
+    if need_input:
+        grad_x = col2im(w_matrix.T @ grad_matrix, x.shape, weight.shape[2:], stride, padding,
+                        dilation)
+    if need_weight:
+        # backward unfolds x again rather than keep forward's columns: the textbook keeps
+        # only what the op saved (x and weight)
+        cols = im2col(x, weight.shape[2:], stride, padding, dilation)   # (C*R*S, N*Ho*Wo)
+        grad_weight = (grad_matrix @ cols.T).reshape(weight.shape)
+    return grad_x, grad_weight
 
 
 # --------------------------------------------------------------------------- pooling
@@ -88,7 +132,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding):
     x: (N, C, H, W) -> out: (N, C, Ho, Wo), argmax: (N, C, Ho, Wo) int32
     """
     height, width = x.shape[2:]
-    out_hw = _output_hw(height, width, kernel_size, stride, padding)
+    out_hw = conv_output_hw(height, width, kernel_size, stride, padding)
     padded = _pad(x, padding, value=-np.inf)
     out = np.full((*x.shape[:2], *out_hw), -np.inf, dtype=x.dtype)
     argmax = np.zeros(out.shape, dtype=np.int32)
@@ -128,7 +172,7 @@ def avg_pool2d_forward(x, kernel_size, stride, padding):
     x: (N, C, H, W) -> out: (N, C, Ho, Wo)
     """
     height, width = x.shape[2:]
-    out_hw = _output_hw(height, width, kernel_size, stride, padding)
+    out_hw = conv_output_hw(height, width, kernel_size, stride, padding)
     padded = _pad(x, padding)
     out = np.zeros((*x.shape[:2], *out_hw), dtype=x.dtype)
     for r in range(kernel_size[0]):

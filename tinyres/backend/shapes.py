@@ -18,6 +18,15 @@ def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
     return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
 
 
+def conv_output_hw(height, width, kernel_size, stride, padding, dilation=(1, 1)):
+    """(Ho, Wo) of a convolution or pooling window: :func:`conv_output_size` on each axis.
+
+    ``kernel_size``, ``stride``, ``padding`` and ``dilation`` are (height, width) pairs.
+    """
+    return (conv_output_size(height, kernel_size[0], stride[0], padding[0], dilation[0]),
+            conv_output_size(width, kernel_size[1], stride[1], padding[1], dilation[1]))
+
+
 def chunk_bounds(batch, chunk):
     """The chunks ``[start, stop)`` that cover ``range(batch)`` in order, ``chunk`` samples each.
 

@@ -8,19 +8,16 @@ two matrices:
 
     dW = dY @ cols^T,    dcols = W^T @ dY,    dx = col2im(dcols),    db = sum over n, ho, wo of dY
 
-Every sample's columns are independent, so the batch is processed in chunks of a few
-samples (``kernels.chunk_size``), which the CPU backends spread over their cores
-(``kernels.map_chunks``; see ``backend/cpu_threads.py`` for why this is several times
-faster than one batch-sized GEMM).  Backward computes each chunk's columns again
-instead of keeping the whole (C*R*S, N*Ho*Wo) matrix from forward: recomputing a chunk
-that stays in cache is cheaper than reading a matrix of tens of megabytes back from
-memory, and it frees that memory.  dW is the sum of the chunks' dW, added in chunk order.
-The products with W go through ``kernels.matmul``, which on the CPU hands a wide product
-to the BLAS in blocks of columns it runs faster (``backend/cpu_gemm.py``).
+This module checks the arguments, calls the backend's ``conv2d_forward`` and
+``conv2d_backward`` kernels, adds the bias and keeps what backward needs (x and w).
+The textbook kernels are in ``backend/numpy_kernels.py``: one im2col, one GEMM, col2im.
+The speed lives in the Numba backend: ``backend/cpu_conv.py`` chooses Winograd's
+F(2x2, 3x3) for 3x3 stride-1 kernels (``backend/cpu_winograd.py``, with its readable
+twin in ``backend/winograd.py``) and otherwise runs im2col in cache-sized batch chunks
+spread over the cores.  Every path computes the same sums; the tests hold them to it.
 """
 from ..autograd import Function
 from ..backend import kernels_for
-from ..backend.shapes import conv_output_size
 from ._checks import check_same_dtype, check_tensor, check_window_fits, pair, require_default
 
 
@@ -30,64 +27,24 @@ class Conv2d(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation):
         kernels = kernels_for(x, weight, bias, op="conv2d")
-        xp = kernels.xp
-        out_channels, _, kernel_h, kernel_w = weight.shape
-        batch, _, height, width = x.shape
-        out_h = conv_output_size(height, kernel_h, stride[0], padding[0], dilation[0])
-        out_w = conv_output_size(width, kernel_w, stride[1], padding[1], dilation[1])
-        geometry = ((kernel_h, kernel_w), stride, padding, dilation)
-        w_matrix = weight.reshape(out_channels, -1)                    # (K, C*R*S)
-        out = xp.empty((batch, out_channels, out_h, out_w), dtype=x.dtype)
-
-        def forward_chunk(start, stop):
-            cols = kernels.im2col(x[start:stop], *geometry)             # (C*R*S, n*Ho*Wo)
-            out_matrix = kernels.matmul(w_matrix, cols)              # (K, n*Ho*Wo)
-            out[start:stop] = out_matrix.reshape(out_channels, stop - start, out_h, out_w) \
-                .transpose(1, 0, 2, 3)                                  # (n, K, Ho, Wo)
-
-        chunk = kernels.chunk_size(batch, _column_bytes_per_sample(x, weight, out_h, out_w))
-        kernels.map_chunks(forward_chunk, batch, chunk)
+        out = kernels.conv2d_forward(x, weight, stride, padding, dilation)   # (N, K, Ho, Wo)
         if bias is not None:
             out += bias.reshape(1, -1, 1, 1)
-
         ctx.save_for_backward(x, weight)
-        ctx.geometry = geometry
-        ctx.chunk = chunk
+        ctx.geometry = (stride, padding, dilation)
         ctx.kernels = kernels
         return out
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, grad_output):
         x, weight = ctx.saved
-        kernels, geometry = ctx.kernels, ctx.geometry
-        out_channels = weight.shape[0]
-        w_matrix = weight.reshape(out_channels, -1)                    # (K, C*R*S)
         want_x, want_w, want_b = ctx.needs_input_grad[:3]
-        grad_x = kernels.xp.empty_like(x) if want_x else None
-        grad_weight = grad_bias = None
-
-        def backward_chunk(start, stop):
-            # (n, K, Ho, Wo) -> (K, n*Ho*Wo), the layout of W @ cols
-            grad_matrix = kernels.xp.ascontiguousarray(
-                grad[start:stop].transpose(1, 0, 2, 3)).reshape(out_channels, -1)
-            if want_x:
-                grad_cols = kernels.matmul(w_matrix.T, grad_matrix)  # (C*R*S, n*Ho*Wo)
-                grad_x[start:stop] = kernels.col2im(grad_cols, x[start:stop].shape, *geometry)
-            if not want_w:
-                return None
-            cols = kernels.im2col(x[start:stop], *geometry)             # (C*R*S, n*Ho*Wo)
-            # dW = dY @ cols^T, computed as (cols @ dY^T)^T: the same numbers, but BLAS
-            # runs a long outer dimension far faster than a long inner one
-            return cols @ grad_matrix.T                                 # (C*R*S, K)
-
-        # only dx and dW need the chunks; db is one sum over the whole batch
-        partial_dw = kernels.map_chunks(backward_chunk, x.shape[0], ctx.chunk) \
-            if want_x or want_w else []
-        if want_w:   # the start value keeps an empty batch's gradient a zero matrix
-            zero = kernels.xp.zeros((w_matrix.shape[1], out_channels), dtype=weight.dtype)
-            grad_weight = sum(partial_dw, zero).T.reshape(weight.shape)
+        grad_x = grad_weight = grad_bias = None
+        if want_x or want_w:
+            grad_x, grad_weight = ctx.kernels.conv2d_backward(
+                grad_output, x, weight, *ctx.geometry, need_input=want_x, need_weight=want_w)
         if want_b:
-            grad_bias = grad.sum(axis=(0, 2, 3))
+            grad_bias = grad_output.sum(axis=(0, 2, 3))
         return grad_x, grad_weight, grad_bias, None, None, None
 
 
@@ -111,12 +68,6 @@ def conv_padding(op, padding, kernel_size, stride, dilation):
     totals = [d * (k - 1) for k, d in zip(kernel_size, dilation)]
     # total // 2 on both sides, and an odd total's last row or column after the image
     return tuple(total // 2 for total in totals), tuple(total % 2 for total in totals)
-
-
-def _column_bytes_per_sample(x, weight, out_h, out_w):
-    """Bytes of one sample's im2col columns: C*R*S rows of Ho*Wo numbers."""
-    _, in_channels, kernel_h, kernel_w = weight.shape
-    return in_channels * kernel_h * kernel_w * out_h * out_w * x.dtype.itemsize
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):

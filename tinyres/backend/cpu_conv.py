@@ -1,0 +1,115 @@
+"""How the Numba backend runs a convolution on the CPU: which algorithm, and how it uses the cores.
+
+The maths is the textbook's (``numpy_kernels.conv2d_forward``): im2col, then one matrix
+product.  Two strategies make it fast on a CPU, and :func:`conv2d_forward` /
+:func:`conv2d_backward` pick one per call:
+
+* **Winograd F(2x2, 3x3)** (``cpu_winograd.py``) for 3x3 kernels at stride 1 and
+  dilation 1 -- most of a ResNet.  It needs 16 multiplications per 2x2 output tile where
+  im2col needs 36, and its transforms are cheaper than im2col's copies.
+* **im2col in batch chunks** for every other shape, below.
+
+Why chunks rather than one big im2col and one big GEMM?  For the first ResNet-20 stage at
+batch 128 the column matrix is 75 MB: far larger than the caches, so im2col, the GEMM and
+col2im would each stream it through main memory, and BLAS runs its skinny (16 x 131072)
+products at a third of its square-matrix speed.  Cut the batch into chunks of a few
+samples (``cpu_threads.chunk_size``) and each chunk's columns stay in one core's L2 cache
+from the moment im2col writes them until the GEMM has read them.  The chunks are spread
+over the cores (``cpu_threads.map_chunks``), each core running the whole chain on its own.
+
+Backward computes each chunk's columns again instead of keeping the whole matrix from
+forward: recomputing a chunk that stays in cache is cheaper than reading tens of megabytes
+back from memory, and it frees that memory.  dW is the sum of the chunks' dW, added in
+chunk order, so it rounds the same way however many threads ran.  The products with W go
+through ``cpu_gemm.matmul``, which hands a wide product to the BLAS in blocks of columns it
+runs faster.
+
+The Numba backend passes its own ``im2col`` and ``col2im`` in, so this module needs no
+kernel module of its own.
+"""
+import numpy as np
+
+from .cpu_gemm import matmul
+from .cpu_threads import chunk_size, map_chunks
+from .shapes import conv_output_hw
+
+
+def uses_winograd(kernel_size, stride, padding, dilation):
+    """True when :func:`conv2d_forward` takes the Winograd path for this geometry."""
+    return False  # WINOGRAD-PENDING
+
+
+def conv2d_forward(x, weight, stride, padding, dilation, im2col):
+    """y = conv2d(x, weight) without bias, by Winograd where it applies, else chunked im2col.
+
+    x: (N, C, H, W), weight: (K, C, R, S) -> y: (N, K, Ho, Wo)
+    """
+    if uses_winograd(weight.shape[2:], stride, padding, dilation):
+        return cpu_winograd.conv3x3_forward(x, weight, padding)
+    batch, _, height, width = x.shape
+    out_channels = weight.shape[0]
+    out_h, out_w = conv_output_hw(height, width, weight.shape[2:], stride, padding, dilation)
+    w_matrix = weight.reshape(out_channels, -1)                          # (K, C*R*S)
+    out = np.empty((batch, out_channels, out_h, out_w), dtype=x.dtype)
+
+    def forward_chunk(start, stop):
+        cols = im2col(x[start:stop], weight.shape[2:], stride, padding, dilation)  # (C*R*S, n*Ho*Wo)
+        out_matrix = matmul(w_matrix, cols)                              # (K, n*Ho*Wo)
+        out[start:stop] = out_matrix.reshape(out_channels, stop - start, out_h, out_w) \
+            .transpose(1, 0, 2, 3)                                       # (n, K, Ho, Wo)
+
+    map_chunks(forward_chunk, batch, _chunk(x, weight, out_h, out_w))
+    return out
+
+
+def conv2d_backward(grad_output, x, weight, stride, padding, dilation, need_input, need_weight,
+                    im2col, col2im):
+    """dx and dW of :func:`conv2d_forward` (None where not needed), by the same strategy.
+
+        dcols = W^T @ dY,   dx = col2im(dcols),   dW = dY @ cols^T   (per chunk, dW summed)
+
+    grad_output: (N, K, Ho, Wo), x: (N, C, H, W), weight: (K, C, R, S)
+    -> dx: (N, C, H, W) or None, dweight: (K, C, R, S) or None
+    """
+    kernel_size = weight.shape[2:]
+    if uses_winograd(kernel_size, stride, padding, dilation):
+        grad_x = cpu_winograd.conv3x3_backward_input(grad_output, weight, padding, x.shape) \
+            if need_input else None
+        grad_weight = cpu_winograd.conv3x3_backward_weight(grad_output, x, padding) \
+            if need_weight else None
+        return grad_x, grad_weight
+    out_channels = weight.shape[0]
+    w_matrix = weight.reshape(out_channels, -1)                          # (K, C*R*S)
+    grad_x = np.empty_like(x) if need_input else None
+
+    def backward_chunk(start, stop):
+        # (n, K, Ho, Wo) -> (K, n*Ho*Wo), the layout of W @ cols
+        grad_matrix = np.ascontiguousarray(
+            grad_output[start:stop].transpose(1, 0, 2, 3)).reshape(out_channels, -1)
+        if need_input:
+            grad_cols = matmul(w_matrix.T, grad_matrix)                  # (C*R*S, n*Ho*Wo)
+            grad_x[start:stop] = col2im(grad_cols, x[start:stop].shape, kernel_size, stride,
+                                        padding, dilation)
+        if not need_weight:
+            return None
+        cols = im2col(x[start:stop], kernel_size, stride, padding, dilation)  # (C*R*S, n*Ho*Wo)
+        # dW = dY @ cols^T, computed as (cols @ dY^T)^T: the same numbers, but BLAS runs a
+        # long outer dimension far faster than a long inner one
+        return cols @ grad_matrix.T                                      # (C*R*S, K)
+
+    if not (need_input or need_weight):
+        return None, None
+    out_h, out_w = grad_output.shape[2:]
+    partial_dw = map_chunks(backward_chunk, x.shape[0], _chunk(x, weight, out_h, out_w))
+    grad_weight = None
+    if need_weight:   # the start value keeps an empty batch's gradient a zero matrix
+        zero = np.zeros((w_matrix.shape[1], out_channels), dtype=weight.dtype)
+        grad_weight = sum(partial_dw, zero).T.reshape(weight.shape)
+    return grad_x, grad_weight
+
+
+def _chunk(x, weight, out_h, out_w):
+    """Samples per chunk: as many as fit one sample's C*R*S rows of Ho*Wo column entries each."""
+    _, in_channels, kernel_h, kernel_w = weight.shape
+    column_bytes = in_channels * kernel_h * kernel_w * out_h * out_w * x.dtype.itemsize
+    return chunk_size(x.shape[0], column_bytes)
