@@ -37,7 +37,7 @@ def batch_norm_channels():
     import tinyres as tr
     import tinyres.functional as F
     from tinyres import viz
-    from tinyres.lessons.pictures import SERIES_COLORS
+    from tinyres.viz import SERIES_COLORS
 
     rng = np.random.default_rng(0)
     means, scales = np.array([-3.0, 1.0, 5.0]), np.array([0.5, 2.0, 1.0])

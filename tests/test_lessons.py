@@ -1,17 +1,14 @@
 """tinyres.lessons: the grader gives the reference solutions full marks, stubs and answers that
-tinyres computed none, typical bugs partial credit with the hint that names them; every picture
-returns a figure and writes a PNG."""
+tinyres computed none, typical bugs partial credit with the hint that names them.  (The
+pictures live in tinyres.viz and are tested in test_viz.py.)"""
 import numpy as np
 import pytest
-from matplotlib.figure import Figure
 
 import tinyres as tr
 import tinyres.functional as F
 from tinyres.backend.numpy_kernels import col2im
 import submissions
-from tinyres.lessons import EXERCISES, exercises, grade, pictures
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+from tinyres.lessons import EXERCISES, exercises, grade
 
 
 # --------------------------------------------------------------------------- the grader
@@ -303,120 +300,3 @@ def test_exercise_forwards_match_tinyres_ops():
     expected = F.batch_norm(tr.tensor(x), None, None, tr.tensor(gamma), tr.tensor(beta), training=True)
     np.testing.assert_allclose(out, expected.numpy(), rtol=1e-12)
     np.testing.assert_allclose(cache["x_hat"] * gamma.reshape(1, 3, 1, 1) + beta.reshape(1, 3, 1, 1), out)
-
-
-# --------------------------------------------------------------------------- pictures
-def _assert_png(path):
-    assert path.exists() and path.read_bytes()[:8] == PNG_SIGNATURE and path.stat().st_size > 2000
-
-
-def _small_graph():
-    a = tr.tensor(2.0, requires_grad=True)
-    b = tr.tensor(-3.0, requires_grad=True)
-    c = tr.tensor(np.ones(3))                      # a constant: no gradient
-    loss = ((a * b + c) * a).sum()
-    return loss, dict(a=a, b=b, c=c, loss=loss)
-
-
-def test_graph_nodes_lists_inputs_before_outputs():
-    loss, names = _small_graph()
-    tensors, ops = pictures.graph_nodes(loss)
-    assert tensors[-1] is loss
-    assert sorted(name for name, _ in ops.values()) == ["Add", "Mul", "Mul", "Sum"]
-    assert any(t is names["c"] for t in tensors)   # the constant is drawn too
-    position = {id(t): i for i, t in enumerate(tensors)}
-    for output_id, (_, inputs) in ops.items():
-        assert all(position[id(t)] < position[output_id] for t in inputs)
-
-
-def test_draw_graph_returns_figure_and_writes_png(tmp_path):
-    loss, names = _small_graph()
-    figure = pictures.draw_graph(loss, names=names, title="graph", path=tmp_path / "graph.png")
-    assert isinstance(figure, Figure)
-    _assert_png(tmp_path / "graph.png")
-    texts = [text.get_text() for text in figure.axes[0].texts]
-    assert sum(text == "Mul" for text in texts) == 2
-    assert any(text.startswith("a\n= 2") for text in texts)
-
-
-def test_graph_layout_puts_every_op_between_its_inputs_and_output():
-    loss, _ = _small_graph()
-    tensors, ops = pictures.graph_nodes(loss)
-    layout = pictures._graph_layout(tensors, ops)
-    assert len(set(layout.values())) == len(layout)          # no two nodes overlap
-    for output_id, (_, inputs) in ops.items():
-        op_column = layout[("op", output_id)][0]
-        assert layout[("tensor", output_id)][0] == op_column + 1
-        assert all(layout[("tensor", id(t))][0] < op_column for t in inputs)
-
-
-def test_draw_im2col_returns_figure_and_writes_png(tmp_path):
-    image = np.arange(1, 26, dtype=float).reshape(5, 5)
-    figure = pictures.draw_im2col(image, 3, stride=2, padding=1, column=4, path=tmp_path / "cols.png")
-    assert isinstance(figure, Figure) and len(figure.axes) == 2
-    _assert_png(tmp_path / "cols.png")
-    with pytest.raises(ValueError, match="column"):
-        pictures.draw_im2col(image, 3, column=99)
-    with pytest.raises(ValueError, match=r"\(H, W\)"):
-        pictures.draw_im2col(image[None], 3)
-
-
-def test_layer_gradient_norms_and_their_plot(tmp_path):
-    from tinyres import models
-    model = models.cifar_resnet(8, num_classes=3, in_channels=1, width=4)
-    rng = np.random.default_rng(0)
-    logits = model(tr.tensor(rng.standard_normal((4, 1, 8, 8)).astype(np.float32)))
-    F.cross_entropy(logits, np.array([0, 1, 2, 0])).backward()
-    norms = pictures.layer_gradient_norms(model)
-    assert len(norms) == 8                         # 7 convolutions and the final linear layer
-    assert norms[0][0] == "conv1.weight" and norms[-1][0] == "fc.weight"
-    assert all(norm > 0 for _, norm in norms)
-    figure = pictures.plot_gradient_norms({"resnet-8": norms, "copy": [n for _, n in norms]},
-                                          path=tmp_path / "norms.png")
-    assert isinstance(figure, Figure) and len(figure.axes[0].lines) == 2
-    _assert_png(tmp_path / "norms.png")
-
-
-def test_plot_kernel_timings(tmp_path):
-    timings = {"conv2d fwd": {"numpy": 3.0, "numba": 1.5, "torch": 0.5},
-               "relu fwd+bwd": {"numpy": 0.2, "torch": 0.1}}
-    figure = pictures.plot_kernel_timings(timings, path=tmp_path / "timings.png")
-    assert isinstance(figure, Figure)
-    assert len(figure.axes[0].patches) == 5        # one bar per measured pair
-    _assert_png(tmp_path / "timings.png")
-
-
-def test_confusion_matrix_counts_and_plot(tmp_path):
-    labels, predictions = np.array([0, 0, 1, 2, 2, 2]), np.array([0, 1, 1, 2, 2, 0])
-    counts = pictures.confusion_matrix(labels, predictions, 3)
-    np.testing.assert_array_equal(counts, [[1, 1, 0], [0, 1, 0], [1, 0, 2]])
-    figure = pictures.plot_confusion_matrix(labels, predictions, ["a", "b", "c"],
-                                            path=tmp_path / "confusion.png")
-    assert "66.7%" in figure.axes[0].get_title()
-    _assert_png(tmp_path / "confusion.png")
-
-
-def test_show_images(tmp_path):
-    images = np.random.default_rng(0).random((5, 1, 8, 8))
-    figure = pictures.show_images(images, titles=list("abcde"), columns=3, path=tmp_path / "grid.png")
-    assert len(figure.axes) == 6                   # a 2 x 3 grid, the last one empty
-    _assert_png(tmp_path / "grid.png")
-    with pytest.raises(ValueError, match="no images"):
-        pictures.show_images(np.zeros((0, 8, 8)))
-
-
-def test_importing_ipykernel_does_not_make_a_notebook():
-    import ipykernel  # noqa: F401  -- what a test that starts kernels imports
-    assert not pictures.in_notebook()
-
-
-def test_save_or_show_writes_png_outside_a_notebook(tmp_path, monkeypatch):
-    figure = pictures.new_figure(3, 2)
-    figure.subplots().plot([0, 1], [1, 0])
-    written = pictures.save_or_show(figure, tmp_path / "sub" / "line.png")
-    assert written == str(tmp_path / "sub" / "line.png")
-    _assert_png(tmp_path / "sub" / "line.png")
-    monkeypatch.chdir(tmp_path)
-    figure.set_label("named")
-    assert pictures.save_or_show(figure) == "named.png"
-    _assert_png(tmp_path / "named.png")

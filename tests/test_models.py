@@ -4,6 +4,9 @@ The reference networks below are written with plain ``torch.nn`` following
 torchvision's resnet.py layout, so the state-dict keys, shapes and outputs of
 tinyres's networks can be compared with PyTorch's without torchvision.
 """
+import json
+import pathlib
+
 import numpy as np
 import pytest
 import torch
@@ -225,6 +228,62 @@ def test_shortcut_options_change_only_the_projections():
         projection(i, o) for i, o in ((64, 128), (128, 256), (256, 512)))
 
 
+# --------------------------------------------------------------------------- pinned layouts
+# Facts about the architectures, recorded once: every state_dict key in order with its shape,
+# and the parameter count.  Checkpoints and torchvision weights depend on them.
+LAYOUTS = json.loads((pathlib.Path(__file__).parent / "model_layouts.json").read_text())
+LAYOUT_NETWORKS = {"resnet20": models.resnet20, "plain20": models.plain20,
+                   "preact_resnet20": lambda: models.cifar_resnet(20, block="preact_basic"),
+                   "resnet18": models.resnet18, "resnet50": models.resnet50}
+
+
+@pytest.mark.parametrize("name", list(LAYOUT_NETWORKS))
+def test_state_dict_keys_shapes_and_parameter_count_are_pinned(name):
+    model = LAYOUT_NETWORKS[name]()
+    state = model.state_dict()
+    assert list(state) == list(LAYOUTS[name]["state_dict"])
+    assert {key: list(np.shape(value)) for key, value in state.items()} == LAYOUTS[name]["state_dict"]
+    assert count(model) == LAYOUTS[name]["parameters"]
+
+
+# The outputs of freshly initialized networks (manual_seed(0), float64, training mode) on one
+# fixed input, as (sum of logit * (1, 2, 3, ...), sum of |logit|): the initialization's
+# order of random draws and every layer's arithmetic are pinned to 1e-6 relative.
+OUTPUT_CHECKSUMS = {
+    "resnet20": (-102.6357714084648, 17.762376592572174),
+    "plain20": (-33.77395025499409, 4.909443388317324),
+    "preact_basic_B": (-29.64972729440339, 7.871954448229134),
+    "preact_bottleneck_C": (11.108736125970928, 3.4268660132666535),
+    "resnet18": (-33.2261670117986, 11.295776861971937),
+    "resnet50": (-44.914222771883566, 11.558648561477844),
+    "bottleneck_C_1x1_os16": (-31.787544787996016, 6.509062716083315),
+}
+CHECKSUM_NETWORKS = {
+    "resnet20": models.resnet20, "plain20": models.plain20,
+    "preact_basic_B": lambda: models.cifar_resnet(14, width=4, shortcut="B", block="preact_basic"),
+    "preact_bottleneck_C": lambda: models.cifar_resnet(11, width=4, shortcut="C",
+                                                       block="preact_bottleneck"),
+    "resnet18": lambda: models.resnet18(num_classes=10),
+    "resnet50": lambda: models.resnet50(num_classes=10),
+    "bottleneck_C_1x1_os16": lambda: models.ResNet(models.Bottleneck, [1, 2, 1, 1], num_classes=10,
+                                                   width=8, shortcut="C", stride_in_1x1=True,
+                                                   output_stride=16),
+}
+
+
+@pytest.mark.parametrize("name", list(CHECKSUM_NETWORKS))
+def test_seeded_network_output_is_pinned(name):
+    with tr.use_backend("numpy"):
+        tr.nn.init.manual_seed(0)
+        model = CHECKSUM_NETWORKS[name]().double()
+        x = np.random.default_rng(1).standard_normal((2, 3, 32, 32))
+        logits = model(tr.tensor(x)).numpy()
+    checksum, magnitude = OUTPUT_CHECKSUMS[name]
+    weights = np.arange(1, logits.size + 1).reshape(logits.shape)
+    assert np.abs(logits).sum() == pytest.approx(magnitude, rel=1e-6)
+    assert (logits * weights).sum() == pytest.approx(checksum, rel=1e-6, abs=1e-6 * magnitude)
+
+
 # --------------------------------------------------------------------------- shapes
 @pytest.mark.parametrize("name", ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"])
 def test_imagenet_output_and_feature_shapes(name):
@@ -302,17 +361,53 @@ def test_bad_arguments_are_explained():
 # --------------------------------------------------------------------------- blocks
 def test_plain_block_has_no_shortcut_and_a_residual_block_adds_one(rng):
     x = tr.tensor(rng.standard_normal((2, 4, 6, 6)))
-    residual = models.BasicBlock(4, 4, shortcut="A").double().eval()
-    plain = models.BasicBlock(4, 4, plain=True).double().eval()
+    residual = models.BasicBlock(4, 4, shortcut=models.make_shortcut("A", 4, 4, 1)).double().eval()
+    plain = models.BasicBlock(4, 4, shortcut=None).double().eval()
     plain.load_state_dict(residual.state_dict())
+    assert isinstance(residual.shortcut, nn.Identity) and plain.shortcut is None
     with tr.no_grad():
         branch = residual.bn2(residual.conv2(F.relu(residual.bn1(residual.conv1(x)))))
         np.testing.assert_allclose(residual(x).numpy(), F.relu(branch + x).numpy())
         np.testing.assert_allclose(plain(x).numpy(), F.relu(branch).numpy())
 
 
+@pytest.mark.parametrize("option, in_planes, stride, expected", [
+    ("A", 16, 2, models.ZeroPadShortcut), ("A", 32, 1, nn.Identity),
+    ("B", 16, 2, nn.Sequential), ("B", 32, 1, nn.Identity),
+    ("C", 16, 2, nn.Sequential), ("C", 32, 1, nn.Sequential),
+    (None, 16, 2, type(None)),
+])
+def test_make_shortcut_follows_the_papers_options(option, in_planes, stride, expected):
+    """A pads and B projects only where the shape changes, C projects everywhere, plain: none."""
+    shortcut = models.make_shortcut(option, in_planes, 32, stride)
+    assert type(shortcut) is expected
+    if expected is nn.Sequential:
+        conv, norm = shortcut
+        assert (conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride) == \
+            (in_planes, 32, (1, 1), (stride, stride)) and norm.num_features == 32
+
+
+def test_the_network_hands_each_block_its_shortcut():
+    kinds = lambda stage: [type(block.shortcut).__name__ for block in stage]  # noqa: E731
+    model = models.resnet20()
+    assert kinds(model.layer1) == ["Identity"] * 3
+    assert kinds(model.layer2) == ["ZeroPadShortcut", "Identity", "Identity"]
+    assert (model.layer3[0].shortcut.out_channels, model.layer3[0].shortcut.stride) == (64, 2)
+    plain = models.plain20()
+    assert all(block.shortcut is None for stage in (plain.layer1, plain.layer2, plain.layer3)
+               for block in stage)
+    imagenet = models.resnet18()
+    assert kinds(imagenet.layer2) == ["Sequential", "Identity"]
+    assert not model.preactivation and models.cifar_resnet(8, block="preact_basic").preactivation
+
+
+def test_a_block_refuses_a_shortcut_option_in_place_of_a_module():
+    with pytest.raises(TypeError, match=r"BasicBlock: shortcut must be an nn.Module or None .*got 'A'"):
+        models.BasicBlock(4, 8, stride=2, shortcut="A")
+
+
 def test_option_a_shortcut_is_zero_padding(rng):
-    block = models.BasicBlock(4, 8, stride=2, shortcut="A").double().eval()
+    block = models.BasicBlock(4, 8, stride=2, shortcut=models.make_shortcut("A", 4, 8, 2)).double().eval()
     for parameter in block.parameters():
         parameter.data[...] = 0  # the residual branch now outputs bn2.bias = 0
     x = rng.standard_normal((1, 4, 6, 6))
@@ -432,4 +527,4 @@ def test_models_are_nn_modules_with_readable_repr():
     assert isinstance(model, nn.Module)
     text = repr(model)
     assert text.startswith("CifarResNet(\n  (conv1): Conv2d(3, 16, kernel_size=(3, 3)")
-    assert "(layer2): Sequential(\n    (0): BasicBlock(\n      shortcut='zero_pad'" in text
+    assert "(downsample): ZeroPadShortcut(out_channels=32, stride=2)" in text

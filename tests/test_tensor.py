@@ -155,6 +155,22 @@ def test_released_graph_frees_saved_arrays():
     assert ctx.released and ctx.saved == () and ctx.inputs == ()
 
 
+def test_grad_fn_is_the_op_that_made_the_tensor_and_is_read_only():
+    a = tr.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    product = a * a
+    assert a.grad_fn is None and product.grad_fn is product._ctx
+    assert product.grad_fn.function.__name__ == "Mul"
+    assert len(product.grad_fn.inputs) == 2 and all(t is a for t in product.grad_fn.inputs)
+    assert (product.sum()).grad_fn.inputs[0] is product
+    assert tr.tensor(np.ones(2)).exp().grad_fn is None      # nothing wants a gradient
+    with tr.no_grad():
+        assert (a * a).grad_fn is None
+    assert product.detach().grad_fn is None
+    with pytest.raises(AttributeError):
+        product.grad_fn = None
+    assert product.grad_fn is not None
+
+
 def test_retain_grad_keeps_intermediate_gradient():
     a = tr.tensor(np.array([1.0, 2.0]), requires_grad=True)
     hidden = (a * 3.0).retain_grad()

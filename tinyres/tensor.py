@@ -3,7 +3,7 @@
 A tensor holds ``data`` (a NumPy array, or a CuPy array on the GPU), ``requires_grad``,
 and after :meth:`Tensor.backward` its ``grad`` (another Tensor).  Operators build new
 tensors through the Functions in :mod:`tinyres.ops`; tensors made by an op remember
-it in ``_ctx`` -- that link is the computational graph.
+it in ``_ctx`` (public, read-only: ``grad_fn``) -- that link is the computational graph.
 
 Dtypes follow one rule: tinyres never changes a dtype silently.  Arithmetic, ``exp``,
 ``log``, the reductions and every differentiable op take floating-point tensors
@@ -65,6 +65,10 @@ class Tensor:
                       doc="``'cpu'`` or ``'cuda'``.")
     is_leaf = property(lambda self: self._ctx is None,
                        doc="True for tensors made by the user rather than by an op.")
+    grad_fn = property(lambda self: self._ctx,
+                       doc="The node of the op that made this tensor (None for a leaf), as in "
+                           "PyTorch; read-only. Its ``function`` is the op's Function class, "
+                           "its ``inputs`` what the op read.")
 
     def __repr__(self):
         body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")

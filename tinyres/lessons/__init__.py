@@ -1,4 +1,5 @@
-"""What the lessons in ``notebooks/`` use: the assignment's exercises and grader, and the pictures.
+"""What the lessons in ``notebooks/`` use: the assignment's exercises and grader, and the pictures
+(``pictures`` re-exports them from :mod:`tinyres.viz`; this package imports viz, never the reverse).
 
     from tinyres.lessons import grade, exercises, pictures
     out, cache = exercises.relu_forward(x)

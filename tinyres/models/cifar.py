@@ -14,8 +14,8 @@ blocks (3 layers each, 4x wider outputs) there are 9n + 2 layers, e.g. ResNet-16
 Layer names follow the ImageNet ResNets (``conv1``, ``layer1.0.conv1``, ``fc``).
 """
 from .. import nn
-from .blocks import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck
-from .imagenet import initialize_resnet
+from .blocks import (BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck,
+                     check_shortcut_option, initialize_resnet, make_shortcut)
 
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck, "preact_basic": PreActBasicBlock,
           "preact_bottleneck": PreActBottleneck}
@@ -25,41 +25,54 @@ class CifarResNet(nn.Module):
     """A three-stage ResNet for small images: x (N, in_channels, H, W) -> logits (N, num_classes).
 
     block: a block class; blocks_per_stage: n; width: channels of the first stage
-    (16; the stages have width, 2*width, 4*width planes); shortcut: "A", "B" or "C";
-    plain: no shortcuts at all.  Pre-activation blocks get no BN/ReLU after conv1
-    (the first block applies them) and a final BN + ReLU (``final_bn``) instead.
+    (16; the stages have width, 2*width, 4*width planes); shortcut: "A", "B" or "C"
+    (see :func:`tinyres.models.blocks.make_shortcut`); plain: no shortcuts at all.
+    Pre-activation blocks (``preactivation``) get no BN/ReLU after conv1 (the first
+    block applies them) and a final BN + ReLU (``final_bn``) instead.
     """
 
     def __init__(self, block, blocks_per_stage, num_classes=10, in_channels=3, width=16,
                  shortcut="A", plain=False):
         super().__init__()
+        check_shortcut_option(shortcut, "CifarResNet")
+        self.preactivation = block.preactivation
+        self.shortcut_option = None if plain else shortcut   # None: a plain network
         self.in_planes = width
         self.conv1 = nn.Conv2d(in_channels, width, kernel_size=3, padding=1, bias=False)
-        if not block.preactivation:
+        if not self.preactivation:
             self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU()
-        for index, stride in enumerate((1, 2, 2)):
-            planes = width * 2 ** index
-            stage = []
-            for position in range(blocks_per_stage):
-                stage.append(block(self.in_planes, planes, stride if position == 0 else 1,
-                                   shortcut=shortcut, plain=plain))
-                self.in_planes = planes * block.expansion
-            setattr(self, f"layer{index + 1}", nn.Sequential(*stage))
-        if block.preactivation:
+        self.layer1 = self._make_layer(block, width, blocks_per_stage)
+        self.layer2 = self._make_layer(block, 2 * width, blocks_per_stage, stride=2)
+        self.layer3 = self._make_layer(block, 4 * width, blocks_per_stage, stride=2)
+        if self.preactivation:
             self.final_bn = nn.BatchNorm2d(self.in_planes)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(self.in_planes, num_classes)
         initialize_resnet(self)
 
+    def _make_layer(self, block, planes, blocks, stride=1):
+        """One stage: ``blocks`` blocks of ``planes``; the first changes stride and width.
+
+        The network builds every block's shortcut (option A, B or C, see
+        :func:`tinyres.models.blocks.make_shortcut`; None in a plain network) and hands it over.
+        """
+        stage = []
+        for _ in range(blocks):
+            out_planes = planes * block.expansion
+            shortcut = make_shortcut(self.shortcut_option, self.in_planes, out_planes, stride)
+            stage.append(block(self.in_planes, planes, stride, shortcut=shortcut))
+            self.in_planes, stride = out_planes, 1
+        return nn.Sequential(*stage)
+
     def forward_features(self, x):
         """The convolutional trunk: (N, in_channels, H, W) -> (N, 4 * width * expansion, H/4, W/4)."""
         x = self.conv1(x)
-        if "bn1" in self._modules:
+        if not self.preactivation:
             x = self.relu(self.bn1(x))
         x = self.layer3(self.layer2(self.layer1(x)))
-        if "final_bn" in self._modules:
+        if self.preactivation:
             x = self.relu(self.final_bn(x))
         return x
 

@@ -1,27 +1,12 @@
-"""Plots: training curves and the degradation figure here; the lesson pictures (graphs,
-im2col, gradient norms, kernel timings, confusion matrices) are re-exported from
-:mod:`tinyres.lessons.pictures`.
+"""Training curves: one run's loss and error per epoch, and He et al.'s degradation figure.
 
-Figures are built with ``matplotlib.figure.Figure`` rather than ``pyplot``, so
-plotting from a script or a test never opens a window nor touches global state:
-outside a notebook they are drawn by the Agg (PNG) canvas; in a notebook a returned
-figure is displayed inline.  Every function returns its figure and, given ``path``,
-saves it there.
+Both read the history that :func:`tinyres.train.fit` returns (one column per quantity,
+one entry per epoch) and return their figure; given ``path`` they also write it.
 """
-from .lessons.pictures import (confusion_matrix, draw_graph, draw_im2col, graph_nodes,  # noqa: F401
-                               in_notebook, layer_gradient_norms, new_figure,
-                               plot_confusion_matrix, plot_gradient_norms, plot_kernel_timings,
-                               save_or_show, show_images)
-from .lessons.diagrams import *  # noqa: F401,F403  (block diagrams, pooling windows)
+from .figures import new_figure, save
 
 # One colour per depth, shared by the panels, so the same depth is easy to follow.
 DEPTH_COLORS = ("tab:orange", "tab:red", "tab:blue", "tab:green", "tab:purple", "tab:brown")
-
-
-def _save(figure, path):
-    if path is not None:
-        figure.savefig(path, dpi=120)
-    return figure
 
 
 def _percent_error(accuracies):
@@ -81,7 +66,7 @@ def plot_history(history, path=None, title=None):
         axes.legend()
     if title:
         figure.suptitle(title)
-    return _save(figure, path)
+    return save(figure, path)
 
 
 def plot_degradation(results, path=None, title=None, show_test=True):
@@ -115,7 +100,7 @@ def plot_degradation(results, path=None, title=None, show_test=True):
     panels[0].set_ylabel("error (%)")
     figure.suptitle(title or "Training error of plain vs residual networks "
                              "(solid: training, dashed: test)")
-    return _save(figure, path)
+    return save(figure, path)
 
 
 def _depth(name):
