@@ -1,7 +1,7 @@
 """Activation functions."""
 from ..autograd import Function, Kinks, format_index
 from ..backend import kernels_for
-from ._checks import check_tensor, require_default
+from .checks import check_tensor, require_default
 
 
 class ReLU(Function):

@@ -1,7 +1,10 @@
-"""Input checks shared by the ops, so every bad call fails with a message that teaches.
+"""The argument checks every op and layer uses, so every bad call fails with a message that teaches.
 
-Each check names the op, says what it received and what it expected -- never a
-NumPy broadcasting error from deep inside a kernel.
+Each check names the op (or layer), says what it received and what it expected -- never a
+NumPy broadcasting error from deep inside a kernel.  The ops in ``tinyres.functional``,
+the layers in ``tinyres.nn``, the data transforms and the lessons' exercises all take
+their sizes through :func:`pair` and :func:`positive_int`, so one spelling of "an int or a
+pair of ints" holds everywhere.
 """
 import numbers
 
@@ -45,6 +48,13 @@ def pair(op, name, value, minimum):
     if len(value) != 2 or any(v < minimum for v in value):
         raise ValueError(f"{op}: {name} must be an int or a pair of ints >= {minimum}, got {value}")
     return value
+
+
+def positive_int(op, name, value):
+    """``value`` must be a positive integer (not a bool); the error names ``op`` and the argument."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{op}: {name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def _items(value):

@@ -18,7 +18,7 @@ spread over the cores.  Every path computes the same sums; the tests hold them t
 """
 from ..autograd import Function
 from ..backend import kernels_for
-from ._checks import check_same_dtype, check_tensor, check_window_fits, pair, require_default
+from .checks import check_same_dtype, check_tensor, check_window_fits, pair, require_default
 
 
 class Conv2d(Function):

@@ -1,5 +1,5 @@
 """The fully connected layer."""
-from ._checks import check_same_dtype, check_tensor
+from .checks import check_same_dtype, check_tensor
 
 
 def linear(input, weight, bias=None):

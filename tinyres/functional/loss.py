@@ -12,7 +12,7 @@ import numpy as np
 from ..autograd import Function
 from ..backend import xp_of
 from ..tensor import Tensor
-from ._checks import check_tensor, require_default
+from .checks import check_tensor, require_default
 
 
 def _log_softmax(x, axis):

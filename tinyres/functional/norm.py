@@ -14,7 +14,7 @@ running statistics, so it is written with ordinary tensor operators.
 from ..autograd import Function
 from ..backend import kernels_for, xp_of
 from ..tensor import Tensor
-from ._checks import check_same_dtype, check_tensor
+from .checks import check_same_dtype, check_tensor
 
 
 class BatchNormTrain(Function):

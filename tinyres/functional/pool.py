@@ -12,7 +12,7 @@ import numpy as np
 
 from ..autograd import Function, Kinks, format_index
 from ..backend import kernels_for, to_device
-from ._checks import check_tensor, check_window_fits, pair, require_default
+from .checks import check_tensor, check_window_fits, pair, require_default
 
 
 class MaxPool2d(Function):

@@ -6,7 +6,7 @@ take every ``stride``-th pixel and append zero channels.
 
     y[n, c, h, w] = x[n, c - p, h*stride, w*stride] for p <= c < p + C, else 0
 """
-from ._checks import check_tensor
+from .checks import check_tensor
 
 
 def zero_pad_shortcut(input, out_channels, stride):

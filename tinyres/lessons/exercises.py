@@ -27,10 +27,7 @@ import numpy as np
 from .. import functional as F
 from . import hints
 from ..backend import numpy_kernels
-
-
-def _pair(value):
-    return (int(value), int(value)) if np.isscalar(value) else tuple(int(v) for v in value)
+from ..functional.checks import pair
 
 
 def relu_forward(x):
@@ -47,9 +44,10 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
 
     x: (N, C, H, W) -> out: (N, C, Ho, Wo), Ho = (H + 2*ph - R) // sh + 1
     """
-    kernel_size = _pair(kernel_size)
-    stride = kernel_size if stride is None else _pair(stride)
-    padding = _pair(padding)
+    op = "max_pool2d_forward"
+    kernel_size = pair(op, "kernel_size", kernel_size, minimum=1)
+    stride = kernel_size if stride is None else pair(op, "stride", stride, minimum=1)
+    padding = pair(op, "padding", padding, minimum=0)
     out, argmax = numpy_kernels.max_pool2d_forward(x, kernel_size, stride, padding)
     return out, {"x": x, "argmax": argmax, "kernel_size": kernel_size, "stride": stride,
                  "padding": padding}
@@ -63,7 +61,9 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
 
     x: (N, C, H, W), weight: (K, C, R, S), bias: (K,) -> out: (N, K, Ho, Wo)
     """
-    stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+    op = "conv2d_forward"
+    stride, dilation = pair(op, "stride", stride, minimum=1), pair(op, "dilation", dilation, minimum=1)
+    padding = pair(op, "padding", padding, minimum=0)
     cols = numpy_kernels.im2col(x, weight.shape[2:], stride, padding, dilation)
     out = numpy_kernels.conv2d_forward(x, weight, stride, padding, dilation)
     if bias is not None:

@@ -1,19 +1,10 @@
 """``Conv2d``: a learned 2-D convolution layer (weights + optional bias) around ``F.conv2d``."""
-import numbers
-
 from .. import functional as F
-from ..functional._checks import pair
+from ..functional.checks import pair, positive_int
 from ..functional.conv import conv_padding
 from . import init
 from .module import Module
 from .parameter import empty_parameter
-
-
-def positive_int(layer, name, value):
-    """``value`` must be a positive integer; the error names the layer and the argument."""
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{layer}: {name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 class Conv2d(Module):

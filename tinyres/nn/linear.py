@@ -4,7 +4,7 @@ import numbers
 
 from .. import functional as F
 from . import init
-from .conv import positive_int
+from ..functional.checks import positive_int
 from .module import Module
 from .parameter import empty_parameter
 

@@ -6,7 +6,7 @@ import numpy as np
 from .. import functional as F
 from ..backend import default_device, to_device
 from . import init
-from .conv import positive_int
+from ..functional.checks import positive_int
 from .module import Module
 from .parameter import empty_parameter
 

@@ -1,6 +1,6 @@
 """Pooling layers: ``MaxPool2d`` (the ResNet stem), ``AvgPool2d``, ``AdaptiveAvgPool2d`` (the head)."""
 from .. import functional as F
-from ..functional._checks import pair
+from ..functional.checks import pair
 from .module import Module
 
 
