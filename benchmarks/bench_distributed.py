@@ -1,6 +1,6 @@
 """Data-parallel training steps: compute against communication, measured here and modelled beyond.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_distributed.py
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/bench_distributed.py
 
 One run does three things.
 
@@ -24,13 +24,12 @@ One run does three things.
    ResNet-20, and that time scaled by the ratio of multiply-accumulates for ResNet-50
    (4.1 G against 31 M per image): one such CPU core per rank.
 
-Writes benchmarks/results/distributed.json and docs/figures/distributed-scaling.png.
+It prints the machine first (``machine.py``) and writes benchmarks/results/distributed.json
+(the machine's description under ``"machine"``) and docs/figures/distributed-scaling.png.
 """
 import argparse
 import json
-import os
 import pathlib
-import platform
 import statistics
 import subprocess
 import sys
@@ -49,13 +48,6 @@ WORKERS = (2, 4, 8, 16, 32, 64)
 NETWORKS = {"resnet20": dict(parameters=269_434, macs_per_image=30.8e6),
             "resnet50": dict(parameters=25_557_032, macs_per_image=4.09e9)}
 BUCKET_MB = 4
-
-
-def _blas():
-    from threadpoolctl import threadpool_info
-    return [{key: info.get(key) for key in ("internal_api", "version", "architecture",
-                                            "num_threads", "filepath")}
-            for info in threadpool_info()]
 
 
 def measure_steps(steps, threads):
@@ -202,6 +194,9 @@ def main():
         if dist.rank() == 0:
             print(json.dumps(result))
         return
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+    from machine import record_machine
+    machine = record_machine()
     measured = [measure_steps(args.steps, 1), measure_steps(args.steps, 2),
                 _run_ranks(["--rank-job", "steps", "--steps", str(args.steps)])]
     allreduce = _run_ranks(["--rank-job", "allreduce"])
@@ -215,10 +210,7 @@ def main():
           f"({allreduce['pickled_allreduce_s'] / allreduce['Allreduce_s']:.0f}x)")
     model = scaling_model(measured[0]["compute_s"] / GLOBAL_BATCH)
     plot(model, args.figure)
-    result = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
-                          "cpus": os.cpu_count(), "blas": _blas(),
-                          "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE")},
-              "global_batch": GLOBAL_BATCH, "measured": measured, "allreduce": allreduce,
+    result = {"machine": machine, "global_batch": GLOBAL_BATCH, "measured": measured, "allreduce": allreduce,
               "model_assumptions": {"latency_s": LATENCY_S, "bucket_mb": BUCKET_MB,
                                     "networks": NETWORKS, "overlap": "none"},
               "model": model}
