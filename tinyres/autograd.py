@@ -14,12 +14,20 @@ run ``forward``, and -- when a gradient is wanted -- remember the inputs so that
 
 An op that is not differentiable everywhere (ReLU at 0, a tie in max pooling) says
 where through ``Function.kinks``, so that :func:`tinyres.gradcheck` can tell a finite
-difference that straddles such a point from a wrong backward.
+difference that straddles such a point from a wrong backward.  An op that knows its
+arithmetic says so through ``Function.cost`` (FLOPs and bytes of forward and backward),
+which :func:`tinyres.profile` reads to report GFLOP/s; an op without it is timed all the
+same.
+
+While ``with tinyres.profile():`` is open, ``apply`` and the graph walk hand each
+forward and backward to the profiler (:mod:`tinyres.profiler`) to be timed; otherwise
+they check one module-level variable, ``profiler.active``, and go straight on.
 """
 import contextlib
 from dataclasses import dataclass
 from typing import Callable
 
+from . import profiler
 from .backend.guard import refuse_inside_answer
 
 _grad_enabled = True
@@ -123,6 +131,18 @@ class Function:
         """
         return None
 
+    @staticmethod
+    def cost(ctx, inputs, output):
+        """What this application costs, as a dict; None when the op does not say.
+
+        Keys (each optional): ``flops`` and ``bytes`` of forward, ``backward_flops`` and
+        ``backward_bytes`` of backward for the gradients ``ctx.needs_input_grad`` asks
+        for.  A multiply-add counts as two flops; bytes are the arrays the op must read
+        and write at least once.  ``inputs`` are the arrays forward received, ``output``
+        the array it returned.  Only the profiler calls it (:func:`tinyres.profile`).
+        """
+        return None
+
     @classmethod
     def apply(cls, *args, **kwargs):
         """Run the op on tensors and record it in the graph when a gradient is wanted.
@@ -135,7 +155,10 @@ class Function:
         refuse_inside_answer(f"tinyres's {cls.__name__} op")
         arrays = [a.data if isinstance(a, Tensor) else a for a in args]
         ctx = Context(cls, args)
-        output = Tensor(cls.forward(ctx, *arrays, **kwargs))
+        if profiler.active is None:
+            output = Tensor(cls.forward(ctx, *arrays, **kwargs))
+        else:
+            output = Tensor(profiler.active.record_forward(cls, ctx, arrays, kwargs))
         if _kink_log is not None:
             kinks = cls.kinks(ctx, arrays, output.data)
             if kinks is not None:
@@ -193,6 +216,13 @@ def backward(root, grad_output, retain_graph=False):
     summed over all its uses, before it sends gradients further back.  Leaves
     accumulate into ``.grad``; the graph is released unless ``retain_graph``.
     """
+    if profiler.active is not None:   # the walk is one event, each op's backward one inside it
+        return profiler.active.record_graph_walk(_walk_graph, root, grad_output, retain_graph)
+    return _walk_graph(root, grad_output, retain_graph)
+
+
+def _walk_graph(root, grad_output, retain_graph):
+    """The chain rule of :func:`backward`, op by op from ``root`` back to the leaves."""
     from .tensor import Tensor
 
     refuse_inside_answer("Tensor.backward")
@@ -210,7 +240,10 @@ def backward(root, grad_output, retain_graph=False):
             raise RuntimeError(
                 "backward: this graph was already released by an earlier backward(); "
                 "call backward(retain_graph=True) the first time to go through it twice")
-        input_grads = ctx.function.backward(ctx, grad)
+        if profiler.active is None:
+            input_grads = ctx.function.backward(ctx, grad)
+        else:
+            input_grads = profiler.active.record_backward(ctx, grad)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
         for parent, parent_grad in zip(ctx.inputs, input_grads):

@@ -7,6 +7,7 @@
     tinyres predict runs/plain seven.png           # the most probable classes of an image
     tinyres summary resnet50                       # at its natural input, 3x224x224, 1,000 classes
     tinyres gradcheck resnet20                     # whole-network finite-difference check
+    tinyres profile resnet20 --steps 5             # where a training step's time goes, op by op
     tinyres experiment degradation --epochs 10     # He et al. Fig. 6: plain vs residual
     tinyres grade hw4.ipynb --results results.json # grade lesson 4's assignment (Gradescope)
     tinyres assignment nbgrader course-folder/     # the assignment for nbgrader or Otter
@@ -24,6 +25,7 @@ import time
 import numpy as np
 
 from . import backend, data
+from .cli_profile import add_profile_parser, command_profile, step_count
 from .cli_runs import (INTERRUPTED, UsageError, check_data, command_evaluate, command_predict,
                        command_train, recipe_from_arguments, select_backend)
 from .experiments import (CIFAR_MODELS, IMAGENET_MODELS, SCHEDULES, Recipe, build_model,
@@ -115,6 +117,10 @@ def build_parser():
                        help="continue the run saved in RUN_DIR after its last complete epoch, "
                             "with its recorded model and recipe")
     _add_recipe(train)
+    train.add_argument("--profile", type=step_count, nargs="?", const=3, default=0, metavar="STEPS",
+                       help="profile STEPS training steps (3 if not given) after the first and "
+                            "write their table, profile.txt, and Chrome trace, "
+                            "profile-trace.json, into the run's folder")
     _add_backend(train, default=None, default_text="numba; with --resume, the run's")
     parallel = train.add_argument_group("data parallel (MPI)")
     parallel.add_argument("--workers", type=int, default=1, metavar="N",
@@ -187,6 +193,8 @@ def build_parser():
                        help="random directions per tensor (default: %(default)s)")
     check.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     _add_backend(check)
+
+    add_profile_parser(commands)
 
     experiment = commands.add_parser("experiment", help="reproduce an experiment of the paper")
     experiments = experiment.add_subparsers(dest="experiment", metavar="EXPERIMENT")
@@ -368,7 +376,7 @@ def command_assignment(args):
 
 COMMANDS = {"train": command_train, "evaluate": command_evaluate, "predict": command_predict,
             "summary": command_summary, "gradcheck": command_gradcheck,
-            "experiment": command_experiment, "grade": command_grade,
+            "profile": command_profile, "experiment": command_experiment, "grade": command_grade,
             "assignment": command_assignment}
 
 

@@ -148,8 +148,11 @@ def command_train(args):
         print(f"training {model_name} on {recipe.dataset} for {recipe.epochs} epochs "
               f"({backend.get_backend()} backend, seed {recipe.seed}{world}) -> {out_dir}",
               flush=True)
+    from .cli_profile import profile_training   # cli_profile imports this module
+
     try:
-        with stop_all_on_error():
+        with stop_all_on_error(), profile_training(getattr(args, "profile", 0) if talks else 0,
+                                                   out_dir):
             _, history = run(model_name, recipe, out_dir=out_dir, width=args.width,
                              progress=not args.no_progress,
                              sync_batch_norm=not getattr(args, "no_sync_bn", False))
@@ -187,8 +190,11 @@ def _resume(args):
     if changed:
         print(f"note: {' and '.join(changed)} differ, so the results agree with an "
               "uninterrupted run to round-off, not bit for bit")
+    from .cli_profile import profile_training   # cli_profile imports this module
+
     try:
-        _, history = resume(run_dir, progress=not args.no_progress, checkpoint=checkpoint)
+        with profile_training(getattr(args, "profile", 0), run_dir):
+            _, history = resume(run_dir, progress=not args.no_progress, checkpoint=checkpoint)
     except KeyboardInterrupt as stop:
         return report_stop(run_dir, stop)
     _report_finished(history, run_dir)

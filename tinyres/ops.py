@@ -290,6 +290,16 @@ class MatMul(Function):
         grad_b = a.swapaxes(-1, -2) @ grad if ctx.needs_input_grad[1] else None
         return grad_a, grad_b
 
+    @staticmethod
+    def cost(ctx, inputs, output):
+        """2 flops per multiply-add: 2 * output elements * a's last axis; backward as much per gradient wanted."""
+        a, b = inputs
+        flops = 2 * output.size * a.shape[-1]
+        wanted = sum(ctx.needs_input_grad[:2])   # each gradient is one product of that size
+        return {"flops": flops, "bytes": a.nbytes + b.nbytes + output.nbytes,
+                "backward_flops": wanted * flops,
+                "backward_bytes": output.nbytes + wanted * (a.nbytes + b.nbytes)}
+
 
 class Pad(Function):
     """out = a with zeros added around each axis;  da = the interior of dout."""

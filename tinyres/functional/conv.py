@@ -25,6 +25,19 @@ class Conv2d(Function):
     """The convolution as an autograd Function (see the module docstring for the maths)."""
 
     @staticmethod
+    def cost(ctx, inputs, output):
+        """Forward 2*N*K*Ho*Wo*C*R*S flops (a multiply-add is two); backward as much per dx and dW wanted."""
+        x, weight = inputs[0], inputs[1]
+        batch, out_channels, out_h, out_w = output.shape
+        _, in_channels, kernel_h, kernel_w = weight.shape
+        flops = 2 * batch * out_channels * out_h * out_w * in_channels * kernel_h * kernel_w
+        want_x, want_weight = ctx.needs_input_grad[:2]
+        return {"flops": flops, "bytes": x.nbytes + weight.nbytes + output.nbytes,
+                "backward_flops": (want_x + want_weight) * flops,
+                "backward_bytes": output.nbytes + x.nbytes + weight.nbytes
+                + want_x * x.nbytes + want_weight * weight.nbytes}
+
+    @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation):
         kernels = kernels_for(x, weight, bias, op="conv2d")
         out = kernels.conv2d_forward(x, weight, stride, padding, dilation)   # (N, K, Ho, Wo)

@@ -1,5 +1,42 @@
-"""The fully connected layer."""
+"""The fully connected layer: y = x W^T + b, one op with its own backward.
+
+    dx = dy W,    dW = (x^T dy)^T,    db = sum over the batch of dy
+"""
+from ..autograd import Function
 from .checks import check_same_dtype, check_tensor
+
+
+class Linear(Function):
+    """The fully connected layer as an autograd Function (see the module docstring)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        out = x @ weight.T                                         # (N, out_features)
+        return out if bias is None else out + bias
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved
+        want_x, want_weight, want_bias = ctx.needs_input_grad
+        grad_x = grad @ weight if want_x else None                 # (N, in_features)
+        # (x^T dy)^T rather than dy^T x: the product that the tensor expression x @ W.T + b
+        # sends back through its matmul and transpose, so both agree to the last bit
+        grad_weight = (x.T @ grad).T if want_weight else None      # (out_features, in_features)
+        grad_bias = grad.sum(axis=0) if want_bias else None        # (out_features,)
+        return grad_x, grad_weight, grad_bias
+
+    @staticmethod
+    def cost(ctx, inputs, output):
+        """Forward 2*N*in*out flops (a multiply-add is two); backward as much per dx and dW wanted."""
+        x, weight, bias = inputs
+        flops = 2 * x.shape[0] * weight.shape[0] * weight.shape[1]
+        want_x, want_weight = ctx.needs_input_grad[:2]
+        bias_bytes = 0 if bias is None else bias.nbytes
+        return {"flops": flops, "bytes": x.nbytes + weight.nbytes + bias_bytes + output.nbytes,
+                "backward_flops": (want_x + want_weight) * flops,
+                "backward_bytes": output.nbytes + x.nbytes + weight.nbytes
+                + want_x * x.nbytes + want_weight * weight.nbytes}
 
 
 def linear(input, weight, bias=None):
@@ -14,9 +51,7 @@ def linear(input, weight, bias=None):
     if input.shape[1] != weight.shape[1]:
         raise ValueError(f"{op}: input has {input.shape[1]} features (shape {input.shape}) but weight "
                          f"{weight.shape} expects {weight.shape[1]} (weight is (out_features, in_features))")
-    out = input @ weight.T
     if bias is not None:
         if check_tensor(op, "bias", bias, ndim=1).shape[0] != weight.shape[0]:
             raise ValueError(f"{op}: bias has shape {bias.shape}, expected ({weight.shape[0]},)")
-        out = out + bias
-    return out
+    return Linear.apply(input, weight, bias)

@@ -15,6 +15,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
+from .. import profiler
 from ..backend import to_device
 from ..tensor import Tensor
 from .parameter import Parameter
@@ -135,7 +136,10 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *inputs, **kwargs):
-        output = self.forward(*inputs, **kwargs)
+        if profiler.active is None:
+            output = self.forward(*inputs, **kwargs)
+        else:   # one event around the layer, so that its ops nest inside it in the trace
+            output = profiler.active.record_module(self, inputs, kwargs)
         for hook in list(self._forward_hooks.values()):
             result = hook(self, inputs, output)
             if result is not None:

@@ -15,7 +15,9 @@ Updates happen in place on ``p.data`` with the array module that owns it (NumPy 
 the CPU, CuPy on the GPU), so parameters never move and never change dtype.
 """
 import copy
+import functools
 
+from .. import profiler
 from ..backend import xp_of
 from ..tensor import Tensor
 
@@ -28,6 +30,16 @@ class _Required:
 
 
 required = _Required()
+
+
+def _profiled_step(step):
+    """``step`` timed as one event by the open :func:`tinyres.profile`; one check when none is."""
+    @functools.wraps(step)
+    def profiled_step(self, *args, **kwargs):
+        if profiler.active is None:
+            return step(self, *args, **kwargs)
+        return profiler.active.record_optimizer_step(self, step, args, kwargs)
+    return profiled_step
 
 
 class Optimizer:
@@ -57,6 +69,12 @@ class Optimizer:
             groups = [{"params": groups}]
         for group in groups:
             self.add_param_group(group)
+
+    def __init_subclass__(cls, **kwargs):
+        # every optimizer's own step() reports to an open tinyres.profile(), if any
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            cls.step = _profiled_step(cls.__dict__["step"])
 
     def add_param_group(self, param_group):
         """Add a group of parameters, e.g. layers unfrozen during fine-tuning.
