@@ -167,9 +167,9 @@ def test_max_pool2d_forward_negative_inputs_beat_padding(dtype, rng):
 def test_max_pool2d_backward(case, dtype, rng):
     x = rng.integers(-3, 4, size=X_SHAPE).astype(dtype)
     _, argmax = reference.max_pool2d_forward(x, *case)
-    grad_out = rng.normal(size=argmax.shape).astype(dtype)
-    expected = reference.max_pool2d_backward(grad_out, argmax, X_SHAPE, *case)
-    actual = gpu.max_pool2d_backward(cupy.asarray(grad_out), cupy.asarray(argmax), X_SHAPE, *case)
+    grad_output = rng.normal(size=argmax.shape).astype(dtype)
+    expected = reference.max_pool2d_backward(grad_output, argmax, X_SHAPE, *case)
+    actual = gpu.max_pool2d_backward(cupy.asarray(grad_output), cupy.asarray(argmax), X_SHAPE, *case)
     assert_matches(actual, expected, f"max_pool2d_backward {case}")
 
 
@@ -186,9 +186,9 @@ def test_avg_pool2d_forward(case, dtype, rng):
 @pytest.mark.parametrize("case", POOL_CASES, ids=_case_id)
 def test_avg_pool2d_backward(case, dtype, rng):
     out_shape = reference.avg_pool2d_forward(np.zeros(X_SHAPE), *case).shape
-    grad_out = rng.normal(size=out_shape).astype(dtype)
-    expected = reference.avg_pool2d_backward(grad_out, X_SHAPE, *case)
-    actual = gpu.avg_pool2d_backward(cupy.asarray(grad_out), X_SHAPE, *case)
+    grad_output = rng.normal(size=out_shape).astype(dtype)
+    expected = reference.avg_pool2d_backward(grad_output, X_SHAPE, *case)
+    actual = gpu.avg_pool2d_backward(cupy.asarray(grad_output), X_SHAPE, *case)
     assert_matches(actual, expected, f"avg_pool2d_backward {case}")
 
 
@@ -217,9 +217,9 @@ def test_batch_norm_forward_train(shape, dtype, rng):
 def test_batch_norm_backward(shape, dtype, rng):
     x, weight, bias = _batch_norm_inputs(shape, dtype, rng)
     _, mean, _, inv_std = reference.batch_norm_forward_train(x, weight, bias, 1e-5)
-    grad_out = rng.normal(size=shape).astype(dtype)
-    expected = reference.batch_norm_backward(grad_out, x, mean, inv_std, weight)
-    inputs = (grad_out, x, mean, inv_std, weight)
+    grad_output = rng.normal(size=shape).astype(dtype)
+    expected = reference.batch_norm_backward(grad_output, x, mean, inv_std, weight)
+    inputs = (grad_output, x, mean, inv_std, weight)
     actual = gpu.batch_norm_backward(*(cupy.asarray(a) for a in inputs))
     for label, got, want in zip(("dx", "dweight", "dbias"), actual, expected):
         assert_matches(got, want, f"batch_norm_backward {label} {shape}")
@@ -230,11 +230,11 @@ def test_batch_norm_backward(shape, dtype, rng):
 def test_relu_forward_and_backward(dtype, rng):
     x = rng.normal(size=(2, 3, 4, 5)).astype(dtype)
     x[0, 0, 0, :3] = 0.0                            # exact zeros: relu'(0) is 0, as the reference
-    grad_out = rng.normal(size=x.shape).astype(dtype)
+    grad_output = rng.normal(size=x.shape).astype(dtype)
     out = reference.relu_forward(x)
     assert_matches(gpu.relu_forward(cupy.asarray(x)), out, "relu_forward", exact=True)
-    assert_matches(gpu.relu_backward(cupy.asarray(grad_out), cupy.asarray(out)),
-                   reference.relu_backward(grad_out, out), "relu_backward", exact=True)
+    assert_matches(gpu.relu_backward(cupy.asarray(grad_output), cupy.asarray(out)),
+                   reference.relu_backward(grad_output, out), "relu_backward", exact=True)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -818,9 +818,9 @@ def test_max_pool2d_forward_and_backward(x_shape, case, dtype, gpu, rng):
     out, argmax = gpu.max_pool2d_forward(x, *case)
     assert_matches(out, expected_out, f"max_pool2d out {x_shape} {case}", exact=True)
     assert_matches(argmax, expected_argmax, f"max_pool2d argmax {x_shape} {case}", exact=True)
-    grad_out = rng.normal(size=expected_out.shape).astype(dtype)
-    expected = reference.max_pool2d_backward(grad_out, expected_argmax, x_shape, *case)
-    assert_matches(gpu.max_pool2d_backward(grad_out, expected_argmax, x_shape, *case),
+    grad_output = rng.normal(size=expected_out.shape).astype(dtype)
+    expected = reference.max_pool2d_backward(grad_output, expected_argmax, x_shape, *case)
+    assert_matches(gpu.max_pool2d_backward(grad_output, expected_argmax, x_shape, *case),
                    expected, f"max_pool2d_backward {x_shape} {case}")
 
 
@@ -836,9 +836,9 @@ def test_max_pool2d_negative_inputs_beat_padding(x_shape, case, dtype, gpu, rng)
     assert_matches(argmax, expected_argmax, f"max_pool2d argmax, negative {x_shape} {case}",
                    exact=True)
     assert (out < 0).all(), "a padded zero won a window"
-    grad_out = rng.normal(size=out.shape).astype(dtype)
-    assert_matches(gpu.max_pool2d_backward(grad_out, argmax, x_shape, *case),
-                   reference.max_pool2d_backward(grad_out, expected_argmax, x_shape, *case),
+    grad_output = rng.normal(size=out.shape).astype(dtype)
+    assert_matches(gpu.max_pool2d_backward(grad_output, argmax, x_shape, *case),
+                   reference.max_pool2d_backward(grad_output, expected_argmax, x_shape, *case),
                    f"max_pool2d_backward, negative {x_shape} {case}")
 
 
@@ -849,9 +849,9 @@ def test_avg_pool2d_forward_and_backward(x_shape, case, dtype, gpu, rng):
     expected_out = reference.avg_pool2d_forward(x, *case)
     assert_matches(gpu.avg_pool2d_forward(x, *case), expected_out,
                    f"avg_pool2d_forward {x_shape} {case}")
-    grad_out = rng.normal(size=expected_out.shape).astype(dtype)
-    assert_matches(gpu.avg_pool2d_backward(grad_out, x_shape, *case),
-                   reference.avg_pool2d_backward(grad_out, x_shape, *case),
+    grad_output = rng.normal(size=expected_out.shape).astype(dtype)
+    assert_matches(gpu.avg_pool2d_backward(grad_output, x_shape, *case),
+                   reference.avg_pool2d_backward(grad_output, x_shape, *case),
                    f"avg_pool2d_backward {x_shape} {case}")
 
 
@@ -879,9 +879,9 @@ def test_batch_norm_forward_train(shape, dtype, gpu, rng):
 def test_batch_norm_backward(shape, dtype, gpu, rng):
     x, weight, bias = _batch_norm_inputs(shape, dtype, rng)
     _, mean, _, inv_std = reference.batch_norm_forward_train(x, weight, bias, 1e-5)
-    grad_out = rng.normal(size=shape).astype(dtype)
-    expected = reference.batch_norm_backward(grad_out, x, mean, inv_std, weight)
-    actual = gpu.batch_norm_backward(grad_out, x, mean, inv_std, weight)
+    grad_output = rng.normal(size=shape).astype(dtype)
+    expected = reference.batch_norm_backward(grad_output, x, mean, inv_std, weight)
+    actual = gpu.batch_norm_backward(grad_output, x, mean, inv_std, weight)
     for label, got, want in zip(("dx", "dweight", "dbias"), actual, expected):
         assert_matches(got, want, f"batch_norm_backward {label} {shape}")
 
@@ -892,13 +892,13 @@ def test_relu_forward_and_backward(dtype, gpu, rng):
     x = rng.normal(size=(2, 3, 4, 5)).astype(dtype)
     x[0, 0, 0, :3] = 0.0              # exact zeros: relu'(0) is 0, as the reference
     x[1, 2, 3, 4] = np.nan            # NaN passes forward, and lets the gradient through
-    grad_out = rng.normal(size=x.shape).astype(dtype)
+    grad_output = rng.normal(size=x.shape).astype(dtype)
     out = reference.relu_forward(x)
     assert np.isnan(out[1, 2, 3, 4])
     assert_matches(gpu.relu_forward(x), out, "relu_forward", exact=True)
-    expected = reference.relu_backward(grad_out, out)
-    assert expected[1, 2, 3, 4] == grad_out[1, 2, 3, 4]
-    assert_matches(gpu.relu_backward(grad_out, out), expected, "relu_backward", exact=True)
+    expected = reference.relu_backward(grad_output, out)
+    assert expected[1, 2, 3, 4] == grad_output[1, 2, 3, 4]
+    assert_matches(gpu.relu_backward(grad_output, out), expected, "relu_backward", exact=True)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

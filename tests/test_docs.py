@@ -85,9 +85,9 @@ def test_cli_page_writes_flags_and_help_as_argparse_does():
     ("input: (N, C, H, W), weight: (K, C, R, S), bias: (K,) or None -> (N, K, Ho, Wo)",
      {"input", "weight", "bias", "stride"},
      {"input": "(N, C, H, W)", "weight": "(K, C, R, S)", "bias": "(K,) or None"}),
-    ("grad_out, x: (N, C, H, W), mean, inv_std: (C,) -> dx: (N, C, H, W)",
-     {"grad_out", "x", "mean", "inv_std"},
-     {"grad_out": "(N, C, H, W)", "x": "(N, C, H, W)", "mean": "(C,)", "inv_std": "(C,)"}),
+    ("grad_output, x: (N, C, H, W), mean, inv_std: (C,) -> dx: (N, C, H, W)",
+     {"grad_output", "x", "mean", "inv_std"},
+     {"grad_output": "(N, C, H, W)", "x": "(N, C, H, W)", "mean": "(C,)", "inv_std": "(C,)"}),
     ("image: (H, W).  grad_output: (Ho, Wo) gradient (default 1, 2, ... so that\n"
      "sums show).  Left: the image.", {"image", "grad_output"},
      {"image": "(H, W).", "grad_output": "(Ho, Wo) gradient (default 1, 2, ... so that sums show)."}),

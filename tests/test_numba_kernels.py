@@ -144,9 +144,9 @@ def test_max_pool_matches_reference(case, dtype, rng):
     assert argmax.dtype == np.int32
     np.testing.assert_array_equal(argmax, expected_argmax)
 
-    grad_out = rng.standard_normal(out.shape).astype(dtype)
-    assert_matches(numba_kernels.max_pool2d_backward(grad_out, argmax, x_shape, *geometry),
-                   numpy_kernels.max_pool2d_backward(grad_out, expected_argmax, x_shape, *geometry))
+    grad_output = rng.standard_normal(out.shape).astype(dtype)
+    assert_matches(numba_kernels.max_pool2d_backward(grad_output, argmax, x_shape, *geometry),
+                   numpy_kernels.max_pool2d_backward(grad_output, expected_argmax, x_shape, *geometry))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -157,9 +157,9 @@ def test_avg_pool_matches_reference(case, dtype, rng):
     out = numba_kernels.avg_pool2d_forward(x, *geometry)
     assert_matches(out, numpy_kernels.avg_pool2d_forward(x, *geometry))
 
-    grad_out = rng.standard_normal(out.shape).astype(dtype)
-    assert_matches(numba_kernels.avg_pool2d_backward(grad_out, x_shape, *geometry),
-                   numpy_kernels.avg_pool2d_backward(grad_out, x_shape, *geometry))
+    grad_output = rng.standard_normal(out.shape).astype(dtype)
+    assert_matches(numba_kernels.avg_pool2d_backward(grad_output, x_shape, *geometry),
+                   numpy_kernels.avg_pool2d_backward(grad_output, x_shape, *geometry))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -186,9 +186,9 @@ def test_batch_norm_matches_reference(shape, dtype, rng):
         assert_matches(actual, wanted)
 
     _, mean, _, inv_std = expected
-    grad_out = rng.standard_normal(shape).astype(dtype)
-    results = numba_kernels.batch_norm_backward(grad_out, x, mean, inv_std, weight)
-    expected = numpy_kernels.batch_norm_backward(grad_out, x, mean, inv_std, weight)
+    grad_output = rng.standard_normal(shape).astype(dtype)
+    results = numba_kernels.batch_norm_backward(grad_output, x, mean, inv_std, weight)
+    expected = numpy_kernels.batch_norm_backward(grad_output, x, mean, inv_std, weight)
     for actual, wanted in zip(results, expected):      # dx, dweight, dbias
         assert_matches(actual, wanted)
 
@@ -236,9 +236,9 @@ def test_relu_matches_reference(shape, dtype, rng, relu_path):
     np.testing.assert_array_equal(out, numpy_kernels.relu_forward(x))
     assert out.shape == x.shape and out.dtype == x.dtype
 
-    grad_out = np.asarray(rng.standard_normal(shape), dtype=dtype)
-    dx = numba_kernels.relu_backward(grad_out, out)
-    np.testing.assert_array_equal(dx, numpy_kernels.relu_backward(grad_out, out))
+    grad_output = np.asarray(rng.standard_normal(shape), dtype=dtype)
+    dx = numba_kernels.relu_backward(grad_output, out)
+    np.testing.assert_array_equal(dx, numpy_kernels.relu_backward(grad_output, out))
     assert dx.shape == x.shape and dx.dtype == x.dtype
 
 

@@ -14,31 +14,31 @@ from .backend import xp_of
 
 # --------------------------------------------------------------------------- arithmetic
 class Add(Function):
-    """out = a + b;  da = dout, db = dout."""
+    """out = a + b;  da = grad_output, db = grad_output."""
 
     @staticmethod
     def forward(ctx, a, b):
         return a + b
 
     @staticmethod
-    def backward(ctx, grad):
-        return grad, grad
+    def backward(ctx, grad_output):
+        return grad_output, grad_output
 
 
 class Sub(Function):
-    """out = a - b;  da = dout, db = -dout."""
+    """out = a - b;  da = grad_output, db = -grad_output."""
 
     @staticmethod
     def forward(ctx, a, b):
         return a - b
 
     @staticmethod
-    def backward(ctx, grad):
-        return grad, -grad
+    def backward(ctx, grad_output):
+        return grad_output, -grad_output
 
 
 class Mul(Function):
-    """out = a * b;  da = dout * b, db = dout * a."""
+    """out = a * b;  da = grad_output * b, db = grad_output * a."""
 
     @staticmethod
     def forward(ctx, a, b):
@@ -46,13 +46,13 @@ class Mul(Function):
         return a * b
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, grad_output):
         a, b = ctx.saved
-        return grad * b, grad * a
+        return grad_output * b, grad_output * a
 
 
 class Div(Function):
-    """out = a / b;  da = dout / b, db = -dout * a / b^2."""
+    """out = a / b;  da = grad_output / b, db = -grad_output * a / b^2."""
 
     @staticmethod
     def forward(ctx, a, b):
@@ -60,26 +60,26 @@ class Div(Function):
         return a / b
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, grad_output):
         a, b = ctx.saved
-        grad_a = grad / b
+        grad_a = grad_output / b
         return grad_a, (-grad_a * a / b) if ctx.needs_input_grad[1] else None
 
 
 class Neg(Function):
-    """out = -a;  da = -dout."""
+    """out = -a;  da = -grad_output."""
 
     @staticmethod
     def forward(ctx, a):
         return -a
 
     @staticmethod
-    def backward(ctx, grad):
-        return -grad
+    def backward(ctx, grad_output):
+        return -grad_output
 
 
 class Pow(Function):
-    """out = a ** p for a constant exponent p;  da = dout * p * a^(p-1)."""
+    """out = a ** p for a constant exponent p;  da = grad_output * p * a^(p-1)."""
 
     @staticmethod
     def forward(ctx, a, exponent):
@@ -88,13 +88,13 @@ class Pow(Function):
         return a ** exponent
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, grad_output):
         (a,) = ctx.saved
-        return grad * ctx.exponent * a ** (ctx.exponent - 1), None
+        return grad_output * ctx.exponent * a ** (ctx.exponent - 1), None
 
 
 class Exp(Function):
-    """out = e^a;  da = dout * out."""
+    """out = e^a;  da = grad_output * out."""
 
     @staticmethod
     def forward(ctx, a):
@@ -103,13 +103,13 @@ class Exp(Function):
         return out
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, grad_output):
         (out,) = ctx.saved
-        return grad * out
+        return grad_output * out
 
 
 class Log(Function):
-    """out = ln(a);  da = dout / a."""
+    """out = ln(a);  da = grad_output / a."""
 
     @staticmethod
     def forward(ctx, a):
@@ -117,9 +117,9 @@ class Log(Function):
         return xp_of(a).log(a)
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, grad_output):
         (a,) = ctx.saved
-        return grad / a
+        return grad_output / a
 
 
 # --------------------------------------------------------------------------- reductions
@@ -153,7 +153,7 @@ def _keepdims_shape(shape, axes):
 
 
 class Sum(Function):
-    """out = sum of a over ``axis``;  da = dout broadcast back over the summed axes."""
+    """out = sum of a over ``axis``;  da = grad_output broadcast back over the summed axes."""
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
@@ -162,13 +162,13 @@ class Sum(Function):
         return a.sum(axis=ctx.axes, keepdims=keepdims)
 
     @staticmethod
-    def backward(ctx, grad):
-        grad = grad.reshape(_keepdims_shape(ctx.shape, ctx.axes))
-        return xp_of(grad).broadcast_to(grad, ctx.shape).copy()
+    def backward(ctx, grad_output):
+        grad_output = grad_output.reshape(_keepdims_shape(ctx.shape, ctx.axes))
+        return xp_of(grad_output).broadcast_to(grad_output, ctx.shape).copy()
 
 
 class Mean(Function):
-    """out = mean of a over ``axis``;  da = dout / (number of values averaged).
+    """out = mean of a over ``axis``;  da = grad_output / (number of values averaged).
 
     The mean of no values (an axis of size 0) is NaN, as in PyTorch.
     """
@@ -185,14 +185,14 @@ class Mean(Function):
         return a.mean(axis=ctx.axes, keepdims=keepdims)
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, grad_output):
         # an empty mean has no input elements, so its (empty) gradient needs no division
-        grad = grad.reshape(_keepdims_shape(ctx.shape, ctx.axes)) / max(ctx.count, 1)
-        return xp_of(grad).broadcast_to(grad, ctx.shape).copy()
+        grad_output = grad_output.reshape(_keepdims_shape(ctx.shape, ctx.axes)) / max(ctx.count, 1)
+        return xp_of(grad_output).broadcast_to(grad_output, ctx.shape).copy()
 
 
 class Max(Function):
-    """out = max of a over ``axis``;  da = dout shared equally among the tied maxima.
+    """out = max of a over ``axis``;  da = grad_output shared equally among the tied maxima.
 
     The maximum of no values is undefined: reducing an axis of size 0 raises, as in PyTorch.
     """
@@ -210,10 +210,10 @@ class Max(Function):
         return out if keepdims else out.reshape([s for i, s in enumerate(a.shape) if i not in ctx.axes])
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, grad_output):
         is_max, count = ctx.saved
-        grad = grad.reshape(count.shape)
-        return (is_max * (grad / count)).astype(grad.dtype, copy=False)
+        grad_output = grad_output.reshape(count.shape)
+        return (is_max * (grad_output / count)).astype(grad_output.dtype, copy=False)
 
     @staticmethod
     def kinks(ctx, inputs, output):
@@ -232,7 +232,7 @@ class Max(Function):
 
 # --------------------------------------------------------------------------- shapes
 class Reshape(Function):
-    """out = a viewed with another shape;  da = dout reshaped back."""
+    """out = a viewed with another shape;  da = grad_output reshaped back."""
 
     @staticmethod
     def forward(ctx, a, shape):
@@ -240,12 +240,12 @@ class Reshape(Function):
         return a.reshape(shape)
 
     @staticmethod
-    def backward(ctx, grad):
-        return grad.reshape(ctx.shape), None
+    def backward(ctx, grad_output):
+        return grad_output.reshape(ctx.shape), None
 
 
 class Permute(Function):
-    """out = a with its axes reordered;  da = dout with the inverse order."""
+    """out = a with its axes reordered;  da = grad_output with the inverse order."""
 
     @staticmethod
     def forward(ctx, a, axes):
@@ -253,15 +253,15 @@ class Permute(Function):
         return a.transpose(axes)
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, grad_output):
         inverse = [0] * len(ctx.axes)
         for position, axis in enumerate(ctx.axes):
             inverse[axis] = position
-        return grad.transpose(inverse), None
+        return grad_output.transpose(inverse), None
 
 
 class GetItem(Function):
-    """out = a[index] for basic indexing;  da = zeros with dout written at ``index``."""
+    """out = a[index] for basic indexing;  da = zeros with grad_output written at ``index``."""
 
     @staticmethod
     def forward(ctx, a, index):
@@ -269,14 +269,14 @@ class GetItem(Function):
         return a[index]
 
     @staticmethod
-    def backward(ctx, grad):
-        full = xp_of(grad).zeros(ctx.shape, dtype=grad.dtype)
-        full[ctx.index] = grad  # basic indexing reaches each element at most once
+    def backward(ctx, grad_output):
+        full = xp_of(grad_output).zeros(ctx.shape, dtype=grad_output.dtype)
+        full[ctx.index] = grad_output  # basic indexing reaches each element at most once
         return full, None
 
 
 class MatMul(Function):
-    """out = a @ b (batched over leading axes);  da = dout @ b^T,  db = a^T @ dout."""
+    """out = a @ b (batched over leading axes);  da = grad_output @ b^T,  db = a^T @ grad_output."""
 
     @staticmethod
     def forward(ctx, a, b):
@@ -284,10 +284,10 @@ class MatMul(Function):
         return a @ b
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, grad_output):
         a, b = ctx.saved
-        grad_a = grad @ b.swapaxes(-1, -2) if ctx.needs_input_grad[0] else None
-        grad_b = a.swapaxes(-1, -2) @ grad if ctx.needs_input_grad[1] else None
+        grad_a = grad_output @ b.swapaxes(-1, -2) if ctx.needs_input_grad[0] else None
+        grad_b = a.swapaxes(-1, -2) @ grad_output if ctx.needs_input_grad[1] else None
         return grad_a, grad_b
 
     @staticmethod
@@ -302,7 +302,7 @@ class MatMul(Function):
 
 
 class Pad(Function):
-    """out = a with zeros added around each axis;  da = the interior of dout."""
+    """out = a with zeros added around each axis;  da = the interior of grad_output."""
 
     @staticmethod
     def forward(ctx, a, pad_width):
@@ -311,12 +311,12 @@ class Pad(Function):
         return xp_of(a).pad(a, pad_width)
 
     @staticmethod
-    def backward(ctx, grad):
-        return grad[ctx.interior], None
+    def backward(ctx, grad_output):
+        return grad_output[ctx.interior], None
 
 
 class ToDevice(Function):
-    """out = a copied to another device;  da = dout copied back."""
+    """out = a copied to another device;  da = grad_output copied back."""
 
     @staticmethod
     def forward(ctx, a, device):
@@ -325,6 +325,6 @@ class ToDevice(Function):
         return backend.to_device(a, device)
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, grad_output):
         from . import backend
-        return backend.to_device(grad, ctx.source), None
+        return backend.to_device(grad_output, ctx.source), None

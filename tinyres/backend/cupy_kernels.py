@@ -225,13 +225,13 @@ def max_pool2d_forward(x, kernel_size, stride, padding):
 
 
 _max_pool2d_backward_kernel = cupy.ElementwiseKernel(
-    "raw T grad_out, raw int32 argmax, " + _WINDOW,
+    "raw T grad_output, raw int32 argmax, " + _WINDOW,
     "T dx",
     """
     // i indexes dx (N, C, H, W)
     const int w = i % width;
     const int h = i / width % height;
-    // grad_out[n, c] starts at first: plane n*C + c is i / (H*W)
+    // grad_output[n, c] starts at first: plane n*C + c is i / (H*W)
     const ptrdiff_t first = i / ((ptrdiff_t)height * width) * out_h * out_w;
     // pixel (h, w) is tap (r, s) of window (ho, wo) when ho*sh + r == h + ph and
     // wo*sw + s == w + pw; it receives that window's gradient only if it won it
@@ -243,7 +243,7 @@ _max_pool2d_backward_kernel = cupy.ElementwiseKernel(
             const int left = w + pw - s;            // must equal wo * sw
             if (left < 0 || left % sw != 0 || left / sw >= out_w) continue;
             const ptrdiff_t window = first + (ptrdiff_t)(top / sh) * out_w + left / sw;
-            if (argmax[window] == r * kernel_w + s) total += grad_out[window];
+            if (argmax[window] == r * kernel_w + s) total += grad_output[window];
         }
     }
     dx = total;
@@ -252,18 +252,18 @@ _max_pool2d_backward_kernel = cupy.ElementwiseKernel(
 
 
 @backward_kernel
-def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, padding):
+def max_pool2d_backward(grad_output, argmax, x_shape, kernel_size, stride, padding):
     """Send each output gradient to the input pixel that won its window.
 
-    dx[n, c, ho*sh + r, wo*sw + s] += grad_out[n, c, ho, wo]  where r*S + s == argmax[n, c, ho, wo]
+    dx[n, c, ho*sh + r, wo*sw + s] += grad_output[n, c, ho, wo]  where r*S + s == argmax[n, c, ho, wo]
 
-    grad_out, argmax: (N, C, Ho, Wo) -> dx: (N, C, H, W)
+    grad_output, argmax: (N, C, Ho, Wo) -> dx: (N, C, H, W)
     """
     batch, channels, height, width = x_shape
-    dx = cupy.empty((batch, channels, height, width), dtype=grad_out.dtype)
-    _max_pool2d_backward_kernel(cupy.ascontiguousarray(grad_out),
+    dx = cupy.empty((batch, channels, height, width), dtype=grad_output.dtype)
+    _max_pool2d_backward_kernel(cupy.ascontiguousarray(grad_output),
                                 cupy.ascontiguousarray(argmax, dtype=cupy.int32), height, width,
-                                *_ints(kernel_size, grad_out.shape[2:], stride, padding), dx)
+                                *_ints(kernel_size, grad_output.shape[2:], stride, padding), dx)
     return dx
 
 
@@ -307,13 +307,13 @@ def avg_pool2d_forward(x, kernel_size, stride, padding):
 
 
 _avg_pool2d_backward_kernel = cupy.ElementwiseKernel(
-    "raw T grad_out, " + _WINDOW,
+    "raw T grad_output, " + _WINDOW,
     "T dx",
     """
     // i indexes dx (N, C, H, W)
     const int w = i % width;
     const int h = i / width % height;
-    // grad_out[n, c] starts at first: plane n*C + c is i / (H*W)
+    // grad_output[n, c] starts at first: plane n*C + c is i / (H*W)
     const ptrdiff_t first = i / ((ptrdiff_t)height * width) * out_h * out_w;
     const T window_size = (T)(kernel_h * kernel_w);
     // every window that covers (h, w) gives it an equal share, taps in (r, s) order
@@ -324,7 +324,7 @@ _avg_pool2d_backward_kernel = cupy.ElementwiseKernel(
         for (int s = 0; s < kernel_w; ++s) {
             const int left = w + pw - s;            // must equal wo * sw
             if (left < 0 || left % sw != 0 || left / sw >= out_w) continue;
-            total += grad_out[first + (ptrdiff_t)(top / sh) * out_w + left / sw] / window_size;
+            total += grad_output[first + (ptrdiff_t)(top / sh) * out_w + left / sw] / window_size;
         }
     }
     dx = total;
@@ -333,17 +333,17 @@ _avg_pool2d_backward_kernel = cupy.ElementwiseKernel(
 
 
 @backward_kernel
-def avg_pool2d_backward(grad_out, x_shape, kernel_size, stride, padding):
+def avg_pool2d_backward(grad_output, x_shape, kernel_size, stride, padding):
     """Spread each output gradient evenly over its window.
 
-    dx[n, c, ho*sh + r, wo*sw + s] += grad_out[n, c, ho, wo] / (R*S)
+    dx[n, c, ho*sh + r, wo*sw + s] += grad_output[n, c, ho, wo] / (R*S)
 
-    grad_out: (N, C, Ho, Wo) -> dx: (N, C, H, W)
+    grad_output: (N, C, Ho, Wo) -> dx: (N, C, H, W)
     """
     batch, channels, height, width = x_shape
-    dx = cupy.empty((batch, channels, height, width), dtype=grad_out.dtype)
-    _avg_pool2d_backward_kernel(cupy.ascontiguousarray(grad_out), height, width,
-                                *_ints(kernel_size, grad_out.shape[2:], stride, padding), dx)
+    dx = cupy.empty((batch, channels, height, width), dtype=grad_output.dtype)
+    _avg_pool2d_backward_kernel(cupy.ascontiguousarray(grad_output), height, width,
+                                *_ints(kernel_size, grad_output.shape[2:], stride, padding), dx)
     return dx
 
 
@@ -379,12 +379,12 @@ def batch_norm_forward_train(x, weight, bias, eps):
     return y, mean, var, inv_std
 
 
-# sum over (n, h, w) of dy * x_hat, without ever storing x_hat: the map runs per element,
+# sum over (n, h, w) of grad_output * x_hat, without ever storing x_hat: the map runs per element,
 # the reduce adds pairs up a tree, the post-map writes the channel's total.
 _sum_grad_times_x_hat = cupy.ReductionKernel(
     "T grad, T x, T mean, T inv_std",
     "T total",
-    "grad * ((x - mean) * inv_std)",                # map: one term dy * x_hat
+    "grad * ((x - mean) * inv_std)",                # map: one term grad_output * x_hat
     "a + b",                                        # reduce
     "total = a",                                    # post-map
     "0",                                            # identity
@@ -403,24 +403,24 @@ _batch_norm_dx_kernel = cupy.ElementwiseKernel(
 
 
 @backward_kernel
-def batch_norm_backward(grad_out, x, mean, inv_std, weight):
+def batch_norm_backward(grad_output, x, mean, inv_std, weight):
     """Gradients of training-mode batch norm in closed form (M = N*H*W values per channel).
 
     x_hat = (x - mean) * inv_std
-    dbias   = sum(dy)
-    dweight = sum(dy * x_hat)
-    dx = weight * inv_std / M * (M*dy - dbias - x_hat * dweight)
+    dbias   = sum(grad_output)
+    dweight = sum(grad_output * x_hat)
+    dx = weight * inv_std / M * (M*grad_output - dbias - x_hat * dweight)
 
-    grad_out, x: (N, C, H, W), mean, inv_std, weight: (C,) -> dx: (N, C, H, W), dweight, dbias: (C,)
+    grad_output, x: (N, C, H, W), mean, inv_std, weight: (C,) -> dx: (N, C, H, W), dweight, dbias: (C,)
     """
     dtype = x.dtype
     count = x.size // x.shape[1]
-    grad_out = grad_out.astype(dtype, copy=False)
+    grad_output = grad_output.astype(dtype, copy=False)
     mean, inv_std = _per_channel(mean, dtype), _per_channel(inv_std, dtype)
-    dbias = grad_out.sum(axis=(0, 2, 3))
-    dweight = _sum_grad_times_x_hat(grad_out, x, mean, inv_std, axis=(0, 2, 3))
+    dbias = grad_output.sum(axis=(0, 2, 3))
+    dweight = _sum_grad_times_x_hat(grad_output, x, mean, inv_std, axis=(0, 2, 3))
     factor = weight.astype(dtype, copy=False) * inv_std.reshape(-1) / count
-    dx = _batch_norm_dx_kernel(grad_out, x, mean, inv_std, _per_channel(factor, dtype),
+    dx = _batch_norm_dx_kernel(grad_output, x, mean, inv_std, _per_channel(factor, dtype),
                                _per_channel(dweight, dtype), _per_channel(dbias, dtype),
                                dtype.type(count))
     return dx, dweight, dbias
@@ -444,6 +444,9 @@ def relu_forward(x):
 
 
 @backward_kernel
-def relu_backward(grad_out, out):
-    """dx = 0 where the output is <= 0, else dy (so NaN passes dy through).  grad_out, out: same shape."""
-    return _relu_backward_kernel(grad_out, out.astype(grad_out.dtype, copy=False))
+def relu_backward(grad_output, out):
+    """dx = 0 where the output is <= 0, else grad_output (so NaN passes it through).
+
+    grad_output, out: same shape.
+    """
+    return _relu_backward_kernel(grad_output, out.astype(grad_output.dtype, copy=False))

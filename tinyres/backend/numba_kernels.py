@@ -232,10 +232,10 @@ def max_pool2d_forward(x, kernel_size, stride, padding):
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
-def _max_pool2d_backward_njit(grad_out, argmax, dx, kernel_h, kernel_w, sh, sw, ph, pw):
-    batch, channels, out_h, out_w = grad_out.shape
+def _max_pool2d_backward_njit(grad_output, argmax, dx, kernel_h, kernel_w, sh, sw, ph, pw):
+    batch, channels, out_h, out_w = grad_output.shape
     height, width = dx.shape[2:]
-    grad_flat, argmax_flat, dx_flat = grad_out.reshape(-1), argmax.reshape(-1), dx.reshape(-1)
+    grad_flat, argmax_flat, dx_flat = grad_output.reshape(-1), argmax.reshape(-1), dx.reshape(-1)
     # tap number r*S + s -> (r, s), looked up: an integer division per output costs more
     tap_row = np.empty(kernel_h * kernel_w, dtype=np.int64)
     tap_col = np.empty(kernel_h * kernel_w, dtype=np.int64)
@@ -245,7 +245,7 @@ def _max_pool2d_backward_njit(grad_out, argmax, dx, kernel_h, kernel_w, sh, sw, 
         image = plane * height * width                      # offset of dx[n, c, 0, 0]
         dx_flat[image:image + height * width] = 0
         for ho in range(out_h):
-            line = np.uint64((plane * out_h + ho) * out_w)  # offset of grad_out[n, c, ho, 0]
+            line = np.uint64((plane * out_h + ho) * out_w)  # offset of grad_output[n, c, ho, 0]
             for wo in range(np.uint64(out_w)):
                 tap = np.uint64(argmax_flat[line + wo])
                 h = ho * sh - ph + tap_row[tap]
@@ -255,15 +255,15 @@ def _max_pool2d_backward_njit(grad_out, argmax, dx, kernel_h, kernel_w, sh, sw, 
 
 
 @backward_kernel
-def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, padding):
+def max_pool2d_backward(grad_output, argmax, x_shape, kernel_size, stride, padding):
     """Send each output gradient to the input pixel that won its window.
 
-    dx[n, c, ho*sh + r, wo*sw + s] += grad_out[n, c, ho, wo]  where r*S + s == argmax[n, c, ho, wo]
+    dx[n, c, ho*sh + r, wo*sw + s] += grad_output[n, c, ho, wo]  where r*S + s == argmax[n, c, ho, wo]
 
-    grad_out, argmax: (N, C, Ho, Wo) -> dx: (N, C, H, W)
+    grad_output, argmax: (N, C, Ho, Wo) -> dx: (N, C, H, W)
     """
-    dx = np.empty(tuple(x_shape), dtype=grad_out.dtype)
-    _max_pool2d_backward_njit(np.ascontiguousarray(grad_out),
+    dx = np.empty(tuple(x_shape), dtype=grad_output.dtype)
+    _max_pool2d_backward_njit(np.ascontiguousarray(grad_output),
                               np.ascontiguousarray(argmax, dtype=np.int32), dx,
                               *_ints(kernel_size, stride, padding))
     return dx
@@ -307,11 +307,11 @@ def avg_pool2d_forward(x, kernel_size, stride, padding):
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
-def _avg_pool2d_backward_njit(grad_out, dx, kernel_h, kernel_w, sh, sw, ph, pw):
-    batch, channels, out_h, out_w = grad_out.shape
+def _avg_pool2d_backward_njit(grad_output, dx, kernel_h, kernel_w, sh, sw, ph, pw):
+    batch, channels, out_h, out_w = grad_output.shape
     height, width = dx.shape[2:]
-    window = grad_out.dtype.type(kernel_h * kernel_w)
-    grad_flat, dx_flat = grad_out.reshape(-1), dx.reshape(-1)
+    window = grad_output.dtype.type(kernel_h * kernel_w)
+    grad_flat, dx_flat = grad_output.reshape(-1), dx.reshape(-1)
     for plane in numba.prange(batch * channels):
         image = plane * height * width                      # offset of dx[n, c, 0, 0]
         dx_flat[image:image + height * width] = 0
@@ -328,15 +328,15 @@ def _avg_pool2d_backward_njit(grad_out, dx, kernel_h, kernel_w, sh, sw, ph, pw):
 
 
 @backward_kernel
-def avg_pool2d_backward(grad_out, x_shape, kernel_size, stride, padding):
+def avg_pool2d_backward(grad_output, x_shape, kernel_size, stride, padding):
     """Spread each output gradient evenly over its window.
 
-    dx[n, c, ho*sh + r, wo*sw + s] += grad_out[n, c, ho, wo] / (R*S)
+    dx[n, c, ho*sh + r, wo*sw + s] += grad_output[n, c, ho, wo] / (R*S)
 
-    grad_out: (N, C, Ho, Wo) -> dx: (N, C, H, W)
+    grad_output: (N, C, Ho, Wo) -> dx: (N, C, H, W)
     """
-    dx = np.empty(tuple(x_shape), dtype=grad_out.dtype)
-    _avg_pool2d_backward_njit(np.ascontiguousarray(grad_out), dx,
+    dx = np.empty(tuple(x_shape), dtype=grad_output.dtype)
+    _avg_pool2d_backward_njit(np.ascontiguousarray(grad_output), dx,
                               *_ints(kernel_size, stride, padding))
     return dx
 
@@ -399,47 +399,47 @@ def batch_norm_forward_train(x, weight, bias, eps):
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
-def _batch_norm_backward_njit(grad_out, x, mean, inv_std, weight, dx, dweight, dbias):
+def _batch_norm_backward_njit(grad_output, x, mean, inv_std, weight, dx, dweight, dbias):
     batch, channels, plane_size = x.shape           # all (N, C, H*W)
     size = np.uint64(plane_size)
     count = x.dtype.type(batch * plane_size)        # M in x's dtype: step 2 computes in it
     for c in numba.prange(channels):
         # 1) the two reductions, per pixel position first (float64), then over positions;
-        #    dweight = inv_std * sum(dy * (x - mean)) = sum(dy * x_hat)
+        #    dweight = inv_std * sum(grad_output * (x - mean)) = sum(grad_output * x_hat)
         center64 = np.float64(mean[c])
         sums, products = np.zeros(plane_size), np.zeros(plane_size)
         for n in range(batch):
-            grad, source = grad_out[n, c], x[n, c]
+            grad, source = grad_output[n, c], x[n, c]
             for i in range(size):
                 g = np.float64(grad[i])
                 sums[i] += g
                 products[i] += g * (np.float64(source[i]) - center64)
         dbias[c] = sums.sum()
         dweight[c] = products.sum() * np.float64(inv_std[c])
-        # 2) dx = weight * inv_std / M * (M*dy - dbias - x_hat * dweight), in x's dtype
+        # 2) dx = weight * inv_std / M * (M*grad_output - dbias - x_hat * dweight), in x's dtype
         center, std_scale, d_weight, d_bias = mean[c], inv_std[c], dweight[c], dbias[c]
         factor = weight[c] * std_scale / count
         for n in range(batch):
-            source, grad, target = x[n, c], grad_out[n, c], dx[n, c]
+            source, grad, target = x[n, c], grad_output[n, c], dx[n, c]
             for i in range(size):
                 x_hat = (source[i] - center) * std_scale
                 target[i] = factor * (count * grad[i] - d_bias - x_hat * d_weight)
 
 
 @backward_kernel
-def batch_norm_backward(grad_out, x, mean, inv_std, weight):
+def batch_norm_backward(grad_output, x, mean, inv_std, weight):
     """Gradients of training-mode batch norm in closed form (M = N*H*W values per channel).
 
     x_hat = (x - mean) * inv_std
-    dbias   = sum(dy)
-    dweight = sum(dy * x_hat)
-    dx = weight * inv_std / M * (M*dy - dbias - x_hat * dweight)
+    dbias   = sum(grad_output)
+    dweight = sum(grad_output * x_hat)
+    dx = weight * inv_std / M * (M*grad_output - dbias - x_hat * dweight)
 
-    grad_out, x: (N, C, H, W), mean, inv_std, weight: (C,) -> dx: (N, C, H, W), dweight, dbias: (C,)
+    grad_output, x: (N, C, H, W), mean, inv_std, weight: (C,) -> dx: (N, C, H, W), dweight, dbias: (C,)
     """
     batch, channels = x.shape[:2]
     x3 = np.ascontiguousarray(x).reshape(batch, channels, -1)
-    grad3 = np.ascontiguousarray(grad_out, dtype=x.dtype).reshape(x3.shape)
+    grad3 = np.ascontiguousarray(grad_output, dtype=x.dtype).reshape(x3.shape)
     dx = np.empty(x3.shape, dtype=x.dtype)
     dweight, dbias = np.empty(channels, dtype=x.dtype), np.empty(channels, dtype=x.dtype)
     per_channel = (np.ascontiguousarray(v, dtype=x.dtype) for v in (mean, inv_std, weight))
@@ -463,10 +463,10 @@ def _relu_forward_block(x, out, start, stop):
 
 
 @numba.njit(cache=True, inline="always")
-def _relu_backward_block(grad_out, out, dx, start, stop):
-    zero = grad_out.dtype.type(0)
+def _relu_backward_block(grad_output, out, dx, start, stop):
+    zero = grad_output.dtype.type(0)
     for i in range(np.uint64(start), np.uint64(stop)):
-        dx[i] = zero if out[i] <= 0 else grad_out[i]   # NaN passes dy through, as PyTorch
+        dx[i] = zero if out[i] <= 0 else grad_output[i]   # NaN passes grad_output through, as PyTorch
 
 
 @numba.njit(nogil=True, cache=True, fastmath=False)
@@ -481,14 +481,14 @@ def _relu_forward_parallel(x, out, blocks):
 
 
 @numba.njit(nogil=True, cache=True, fastmath=False)
-def _relu_backward_serial(grad_out, out, dx):
-    _relu_backward_block(grad_out, out, dx, 0, dx.size)
+def _relu_backward_serial(grad_output, out, dx):
+    _relu_backward_block(grad_output, out, dx, 0, dx.size)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
-def _relu_backward_parallel(grad_out, out, dx, blocks):
+def _relu_backward_parallel(grad_output, out, dx, blocks):
     for block in numba.prange(blocks):
-        _relu_backward_block(grad_out, out, dx, dx.size * block // blocks,
+        _relu_backward_block(grad_output, out, dx, dx.size * block // blocks,
                              dx.size * (block + 1) // blocks)
 
 
@@ -510,9 +510,12 @@ def relu_forward(x):
 
 
 @backward_kernel
-def relu_backward(grad_out, out):
-    """dx = 0 where the output is <= 0, else dy (so NaN passes dy through).  grad_out, out: same shape."""
-    grad_flat = np.ascontiguousarray(grad_out).reshape(-1)
+def relu_backward(grad_output, out):
+    """dx = 0 where the output is <= 0, else grad_output (so NaN passes it through).
+
+    grad_output, out: same shape.
+    """
+    grad_flat = np.ascontiguousarray(grad_output).reshape(-1)
     dx = np.empty_like(grad_flat)
     out_flat = np.ascontiguousarray(out).reshape(-1)
     blocks = _relu_blocks(dx.size)
@@ -520,4 +523,4 @@ def relu_backward(grad_out, out):
         _relu_backward_parallel(grad_flat, out_flat, dx, blocks)
     else:
         _relu_backward_serial(grad_flat, out_flat, dx)
-    return dx.reshape(np.shape(grad_out))
+    return dx.reshape(np.shape(grad_output))

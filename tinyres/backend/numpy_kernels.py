@@ -146,21 +146,21 @@ def max_pool2d_forward(x, kernel_size, stride, padding):
 
 
 @backward_kernel
-def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride, padding):
+def max_pool2d_backward(grad_output, argmax, x_shape, kernel_size, stride, padding):
     """Send each output gradient to the input pixel that won its window.
 
-    dx[n, c, ho*sh + r, wo*sw + s] += grad_out[n, c, ho, wo]  where r*S + s == argmax[n, c, ho, wo]
+    dx[n, c, ho*sh + r, wo*sw + s] += grad_output[n, c, ho, wo]  where r*S + s == argmax[n, c, ho, wo]
 
-    grad_out, argmax: (N, C, Ho, Wo) -> dx: (N, C, H, W)
+    grad_output, argmax: (N, C, Ho, Wo) -> dx: (N, C, H, W)
     """
     batch, channels, height, width = x_shape
     ph, pw = padding
-    out_hw = grad_out.shape[2:]
-    padded = np.zeros((batch, channels, height + 2 * ph, width + 2 * pw), dtype=grad_out.dtype)
+    out_hw = grad_output.shape[2:]
+    padded = np.zeros((batch, channels, height + 2 * ph, width + 2 * pw), dtype=grad_output.dtype)
     for r in range(kernel_size[0]):
         for s in range(kernel_size[1]):
             won = argmax == r * kernel_size[1] + s
-            _tap(padded, r, s, out_hw, stride, (1, 1))[...] += np.where(won, grad_out, 0)
+            _tap(padded, r, s, out_hw, stride, (1, 1))[...] += np.where(won, grad_output, 0)
     return padded[:, :, ph:ph + height, pw:pw + width]
 
 
@@ -183,18 +183,18 @@ def avg_pool2d_forward(x, kernel_size, stride, padding):
 
 
 @backward_kernel
-def avg_pool2d_backward(grad_out, x_shape, kernel_size, stride, padding):
+def avg_pool2d_backward(grad_output, x_shape, kernel_size, stride, padding):
     """Spread each output gradient evenly over its window.
 
-    dx[n, c, ho*sh + r, wo*sw + s] += grad_out[n, c, ho, wo] / (R*S)
+    dx[n, c, ho*sh + r, wo*sw + s] += grad_output[n, c, ho, wo] / (R*S)
 
-    grad_out: (N, C, Ho, Wo) -> dx: (N, C, H, W)
+    grad_output: (N, C, Ho, Wo) -> dx: (N, C, H, W)
     """
     batch, channels, height, width = x_shape
     ph, pw = padding
-    out_hw = grad_out.shape[2:]
-    share = grad_out / (kernel_size[0] * kernel_size[1])
-    padded = np.zeros((batch, channels, height + 2 * ph, width + 2 * pw), dtype=grad_out.dtype)
+    out_hw = grad_output.shape[2:]
+    share = grad_output / (kernel_size[0] * kernel_size[1])
+    padded = np.zeros((batch, channels, height + 2 * ph, width + 2 * pw), dtype=grad_output.dtype)
     for r in range(kernel_size[0]):
         for s in range(kernel_size[1]):
             _tap(padded, r, s, out_hw, stride, (1, 1))[...] += share
@@ -223,22 +223,22 @@ def batch_norm_forward_train(x, weight, bias, eps):
 
 
 @backward_kernel
-def batch_norm_backward(grad_out, x, mean, inv_std, weight):
+def batch_norm_backward(grad_output, x, mean, inv_std, weight):
     """Gradients of training-mode batch norm in closed form (M = N*H*W values per channel).
 
     x_hat = (x - mean) * inv_std
-    dbias   = sum(dy)
-    dweight = sum(dy * x_hat)
-    dx = weight * inv_std / M * (M*dy - dbias - x_hat * dweight)
+    dbias   = sum(grad_output)
+    dweight = sum(grad_output * x_hat)
+    dx = weight * inv_std / M * (M*grad_output - dbias - x_hat * dweight)
 
-    grad_out, x: (N, C, H, W), mean, inv_std, weight: (C,) -> dx: (N, C, H, W), dweight, dbias: (C,)
+    grad_output, x: (N, C, H, W), mean, inv_std, weight: (C,) -> dx: (N, C, H, W), dweight, dbias: (C,)
     """
     count = x.size // x.shape[1]
     x_hat = (x - _per_channel(mean)) * _per_channel(inv_std)
-    dbias = grad_out.sum(axis=(0, 2, 3))
-    dweight = (grad_out * x_hat).sum(axis=(0, 2, 3))
+    dbias = grad_output.sum(axis=(0, 2, 3))
+    dweight = (grad_output * x_hat).sum(axis=(0, 2, 3))
     dx = _per_channel(weight * inv_std / count) * (
-        count * grad_out - _per_channel(dbias) - x_hat * _per_channel(dweight))
+        count * grad_output - _per_channel(dbias) - x_hat * _per_channel(dweight))
     return dx, dweight, dbias
 
 
@@ -249,10 +249,10 @@ def relu_forward(x):
 
 
 @backward_kernel
-def relu_backward(grad_out, out):
-    """dx = 0 where the output is <= 0, else dy.  grad_out, out: same shape.
+def relu_backward(grad_output, out):
+    """dx = 0 where the output is <= 0, else grad_output.  grad_output, out: same shape.
 
-    Written as "zero where out <= 0" rather than "dy where out > 0", as PyTorch does: the
-    two differ only at NaN, where the comparison is false and dy passes through.
+    Written as "zero where out <= 0" rather than "grad_output where out > 0", as PyTorch does: the
+    two differ only at NaN, where the comparison is false and grad_output passes through.
     """
-    return np.where(out <= 0, 0, grad_out).astype(grad_out.dtype, copy=False)
+    return np.where(out <= 0, 0, grad_output).astype(grad_output.dtype, copy=False)

@@ -5,7 +5,10 @@ from .checks import check_tensor, require_default
 
 
 class ReLU(Function):
-    """y = max(x, 0);  dx = 0 where y <= 0, else dy -- so a NaN input passes dy through, as in PyTorch."""
+    """y = max(x, 0);  dx = 0 where y <= 0, else grad_output.
+
+    So a NaN input passes grad_output through, as in PyTorch.
+    """
 
     @staticmethod
     def forward(ctx, x):
@@ -15,9 +18,9 @@ class ReLU(Function):
         return out
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, grad_output):
         (out,) = ctx.saved
-        return ctx.kernels.relu_backward(grad, out)
+        return ctx.kernels.relu_backward(grad_output, out)
 
     @staticmethod
     def kinks(ctx, inputs, output):
@@ -34,7 +37,7 @@ class ReLU(Function):
 def relu(input, inplace=False):
     """Rectified linear unit, elementwise, as ``torch.nn.functional.relu``: y = max(x, 0).
 
-    dy/dx = 1 for x > 0 and 0 for x < 0; at the kink x = 0 tinyres takes 0, and at a NaN
+    d relu(x)/dx = 1 for x > 0 and 0 for x < 0; at the kink x = 0 tinyres takes 0, and at a NaN
     input it passes the gradient through (y is NaN there too), both as PyTorch does.
     ``inplace=True`` is refused: every tinyres op makes a new tensor.
 

@@ -1,6 +1,6 @@
 """The fully connected layer: y = x W^T + b, one op with its own backward.
 
-    dx = dy W,    dW = (x^T dy)^T,    db = sum over the batch of dy
+    dx = grad_output W,    dW = (x^T grad_output)^T,    db = sum over the batch of grad_output
 """
 from ..autograd import Function
 from .checks import check_same_dtype, check_tensor
@@ -16,14 +16,15 @@ class Linear(Function):
         return out if bias is None else out + bias
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, grad_output):
         x, weight = ctx.saved
         want_x, want_weight, want_bias = ctx.needs_input_grad
-        grad_x = grad @ weight if want_x else None                 # (N, in_features)
-        # (x^T dy)^T rather than dy^T x: the product that the tensor expression x @ W.T + b
-        # sends back through its matmul and transpose, so both agree to the last bit
-        grad_weight = (x.T @ grad).T if want_weight else None      # (out_features, in_features)
-        grad_bias = grad.sum(axis=0) if want_bias else None        # (out_features,)
+        grad_x = grad_output @ weight if want_x else None              # (N, in_features)
+        # (x^T grad_output)^T rather than grad_output^T x: the product that the tensor
+        # expression x @ W.T + b sends back through its matmul and transpose, so both
+        # agree to the last bit
+        grad_weight = (x.T @ grad_output).T if want_weight else None   # (out_features, in_features)
+        grad_bias = grad_output.sum(axis=0) if want_bias else None     # (out_features,)
         return grad_x, grad_weight, grad_bias
 
     @staticmethod

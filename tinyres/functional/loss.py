@@ -24,7 +24,7 @@ def _log_softmax(x, axis):
 
 
 class LogSoftmax(Function):
-    """y = log_softmax(x);  dx = dy - softmax(x) * sum_j dy_j."""
+    """y = log_softmax(x);  dx = grad_output - softmax(x) * sum_j grad_output_j."""
 
     @staticmethod
     def forward(ctx, x, axis):
@@ -34,10 +34,10 @@ class LogSoftmax(Function):
         return out
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, grad_output):
         (out,) = ctx.saved
         softmax = xp_of(out).exp(out)
-        return grad - softmax * grad.sum(axis=ctx.axis, keepdims=True), None
+        return grad_output - softmax * grad_output.sum(axis=ctx.axis, keepdims=True), None
 
 
 class CrossEntropy(Function):
@@ -54,13 +54,13 @@ class CrossEntropy(Function):
         return -log_probs[rows, target].mean()
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, grad_output):
         log_probs, target = ctx.saved
         xp = xp_of(log_probs)
         grad_logits = xp.exp(log_probs)
         grad_logits[xp.arange(target.shape[0]), target] -= 1
         batch = max(target.shape[0], 1)   # an empty batch has an empty gradient
-        return grad_logits * (grad / batch), None
+        return grad_logits * (grad_output / batch), None
 
 
 def log_softmax(input, dim, _stacklevel=3, dtype=None):

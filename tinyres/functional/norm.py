@@ -38,9 +38,10 @@ class BatchNormTrain(Function):
         return y
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, grad_output):
         x, mean, inv_std, scale = ctx.saved
-        grad_x, grad_weight, grad_bias = ctx.kernels.batch_norm_backward(grad, x, mean, inv_std, scale)
+        grad_x, grad_weight, grad_bias = ctx.kernels.batch_norm_backward(
+            grad_output, x, mean, inv_std, scale)
         return grad_x, grad_weight, grad_bias, None, None, None, None
 
 

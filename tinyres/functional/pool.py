@@ -27,9 +27,9 @@ class MaxPool2d(Function):
         return out
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, grad_output):
         (argmax,) = ctx.saved
-        return ctx.kernels.max_pool2d_backward(grad, argmax, *ctx.geometry), None, None, None
+        return ctx.kernels.max_pool2d_backward(grad_output, argmax, *ctx.geometry), None, None, None
 
     @staticmethod
     def kinks(ctx, inputs, output):
@@ -62,8 +62,8 @@ class AvgPool2d(Function):
         return ctx.kernels.avg_pool2d_forward(x, kernel_size, stride, padding)
 
     @staticmethod
-    def backward(ctx, grad):
-        return ctx.kernels.avg_pool2d_backward(grad, *ctx.geometry), None, None, None
+    def backward(ctx, grad_output):
+        return ctx.kernels.avg_pool2d_backward(grad_output, *ctx.geometry), None, None, None
 
 
 def _pool_arguments(op, input, kernel_size, stride, padding):

@@ -8,9 +8,9 @@ with M = the number of values over all ranks:
     forward:   S1 = sum(x), S2 = sum(x^2)   summed over the ranks (one Allreduce)
                mean = S1 / M,  var = S2 / M - mean^2,  x_hat = (x - mean) / sqrt(var + eps)
                y = x_hat * weight + bias
-    backward:  g1 = sum(dy), g2 = sum(dy * x_hat)   summed over the ranks (one Allreduce)
-               dx = weight / sqrt(var + eps) / M * (M dy - g1 - x_hat g2)
-               dweight, dbias = this rank's sum(dy * x_hat), sum(dy)
+    backward:  g1 = sum(grad_output), g2 = sum(grad_output * x_hat)   summed over the ranks (one Allreduce)
+               dx = weight / sqrt(var + eps) / M * (M grad_output - g1 - x_hat g2)
+               dweight, dbias = this rank's sum(grad_output * x_hat), sum(grad_output)
 
 dweight and dbias stay local: ``DistributedDataParallel`` averages them with every other
 gradient.  The sums are taken in float64, which keeps S2 / M - mean^2 accurate for

@@ -139,7 +139,7 @@ def batch_norm_paths(cache, returned, expected):
 
 def batch_norm_parameters(cache, returned, expected):
     """dweight or dbias wrong: per-channel sums over the wrong axes, or x instead of x_hat."""
-    for name, formula in (("dbias", "sum(dy)"), ("dweight", "sum(dy * x_hat)")):
+    for name, formula in (("dbias", "sum(grad_output)"), ("dweight", "sum(grad_output * x_hat)")):
         if not _right(returned, expected, name):
             return f"{name} is {formula} per channel, over axes (0, 2, 3)"
     return None
