@@ -326,3 +326,20 @@ def test_reduction_and_transpose_errors_name_the_op(bad, message):
     t = tr.tensor(np.ones((2, 3)), requires_grad=True)
     with pytest.raises((ValueError, TypeError), match=message):
         bad(t)
+
+
+def test_autograd_tensor_and_ops_close_their_import_cycle_once():
+    """tensor.py imports autograd and ops, autograd needs Tensor: one late import at the end
+    of autograd.py closes the cycle, and no function imports anything at call time."""
+    import ast
+    import pathlib
+    package = pathlib.Path(tr.__file__).parent
+    for name in ("autograd.py", "tensor.py", "ops.py"):
+        tree = ast.parse((package / name).read_text())
+        inside = [node for function in ast.walk(tree)
+                  if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
+                  for node in ast.walk(function) if isinstance(node, (ast.Import, ast.ImportFrom))]
+        assert not inside, f"{name} imports inside a function (line {inside[0].lineno})"
+    autograd_tree = ast.parse((package / "autograd.py").read_text())
+    last = autograd_tree.body[-1]
+    assert isinstance(last, ast.ImportFrom) and last.module == "tensor" and last.level == 1

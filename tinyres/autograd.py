@@ -150,8 +150,6 @@ class Function:
         Positional arguments may be Tensors or plain values; keyword arguments are
         plain values (stride, padding, ...).  Returns a Tensor.
         """
-        from .tensor import Tensor  # tensor.py imports this module, so import late
-
         refuse_inside_answer(f"tinyres's {cls.__name__} op")
         arrays = [a.data if isinstance(a, Tensor) else a for a in args]
         ctx = Context(cls, args)
@@ -223,8 +221,6 @@ def backward(root, grad_output, retain_graph=False):
 
 def _walk_graph(root, grad_output, retain_graph):
     """The chain rule of :func:`backward`, op by op from ``root`` back to the leaves."""
-    from .tensor import Tensor
-
     refuse_inside_answer("Tensor.backward")
     grads = {id(root): grad_output}
     for tensor in reversed(topological_order(root)):
@@ -267,3 +263,9 @@ def queue_callback(callback):
     ``DistributedDataParallel`` does to average them over the ranks.
     """
     _queued_callbacks.append(callback)
+
+
+# The package's one late import.  tensor.py imports this module (a Tensor's operators are
+# Functions), and Function.apply wraps its results in Tensors, so Tensor can only be
+# imported once everything above is defined.
+from .tensor import Tensor  # noqa: E402

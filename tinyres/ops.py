@@ -9,6 +9,7 @@ import math
 import numbers
 
 from .autograd import Function, Kinks, format_index
+from . import backend
 from .backend import xp_of
 
 
@@ -320,11 +321,9 @@ class ToDevice(Function):
 
     @staticmethod
     def forward(ctx, a, device):
-        from . import backend
         ctx.source = "cuda" if backend.is_gpu_array(a) else "cpu"
         return backend.to_device(a, device)
 
     @staticmethod
     def backward(ctx, grad_output):
-        from . import backend
         return backend.to_device(grad_output, ctx.source), None
