@@ -9,9 +9,16 @@ import pytest
 import tinyres as tr
 from tinyres.backend import BACKEND_NAMES, why_unavailable
 
-# Tolerances, named once per dtype (see DESIGN.md).
+DTYPES = [np.float64, np.float32]
+
+# Tolerances, named once per dtype (see DESIGN.md).  Two tables, for two comparisons:
+# RTOL/ATOL (op level): a tinyres op against PyTorch -- other algorithms, other orders of
+#   summation, so the slack is wider;
+# KERNEL_RTOL (backend parity): a Numba or CuPy kernel against the NumPy reference kernel
+#   on the same input -- the same algorithm, so only the order of the sums may differ.
 RTOL = {np.float64: 1e-10, np.float32: 1e-4}
 ATOL = {np.float64: 1e-12, np.float32: 1e-5}
+KERNEL_RTOL = {np.float64: 1e-12, np.float32: 1e-5}
 
 
 def tolerance(dtype):
@@ -51,6 +58,36 @@ def assert_close(actual, expected, dtype, scale=None):
     expected = expected.detach().numpy() if hasattr(expected, "detach") else np.asarray(expected)
     magnitude = scale if scale is not None else max(1.0, float(np.abs(expected).max(initial=0.0)))
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * magnitude)
+
+
+def assert_kernel_matches(actual, expected, what, exact=False, array_type=None):
+    """A kernel's result equals the reference kernel's in type, shape, dtype and value.
+
+    exact=False: |actual - expected| <= rtol * (|expected| + max(1, max|expected|)), rtol
+    from KERNEL_RTOL.  The absolute part scales with the largest magnitude because an entry
+    that is a small difference of large terms (a batch-norm gradient, a sum of cancelling
+    taps) carries rounding error of the size of the terms, not of the entry.
+    exact=True: bit for bit (NaN equals NaN) -- for copies, maxima, argmax and relu.
+
+    actual: a NumPy array, or a device array with ``.get()`` (cupy), copied to the host;
+    ``array_type`` (say ``cupy.ndarray``), when given, is the type ``actual`` must have.
+    expected: a NumPy array of the same shape.  ``what`` names the kernel in the messages.
+    """
+    returned = f"{type(actual).__module__}.{type(actual).__qualname__}"
+    if array_type is not None:   # numpy.ndarray and cupy.ndarray share a __name__
+        expected_type = f"{array_type.__module__}.{array_type.__qualname__}"
+        assert isinstance(actual, array_type), \
+            f"{what}: returned {returned}, expected {expected_type}"
+    host = actual.get() if hasattr(actual, "get") else actual
+    assert isinstance(host, np.ndarray), f"{what}: returned {returned}, expected an array"
+    assert host.shape == expected.shape, f"{what}: shape {host.shape}, expected {expected.shape}"
+    assert host.dtype == expected.dtype, f"{what}: dtype {host.dtype}, expected {expected.dtype}"
+    if exact:
+        np.testing.assert_array_equal(host, expected, err_msg=what)
+        return
+    rtol = KERNEL_RTOL[expected.dtype.type]
+    magnitude = max(1.0, float(np.abs(expected).max(initial=0.0)))
+    np.testing.assert_allclose(host, expected, rtol=rtol, atol=rtol * magnitude, err_msg=what)
 
 
 def to_torch(array, requires_grad=False):

@@ -37,7 +37,6 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
-import itertools
 import shutil
 import subprocess
 import sys
@@ -46,6 +45,9 @@ import types
 import numpy as np
 import pytest
 
+from conftest import DTYPES, assert_kernel_matches
+from grids import (KERNEL_NORM_SHAPES, KERNEL_RELU_SHAPES, case_id, conv_geometries_for,
+                   pool_geometries_for)
 from tinyres.backend import KERNEL_NAMES
 from tinyres.backend import numpy_kernels as reference
 from tinyres.backend.shapes import conv_output_hw
@@ -570,71 +572,15 @@ def standin(gpu, host_compiler):
     return make_standin_cupy(host_compiler)
 
 
-# --------------------------------------------------------------------------- comparisons
-RTOL = {np.float64: 1e-12, np.float32: 1e-5}
-DTYPES = [np.float64, np.float32]
-
-
-def assert_matches(actual, expected, what, exact=False):
-    """``actual`` equals ``expected`` in type, shape, dtype and value (to rounding unless exact).
-
-    Rounding is judged relative to the largest expected value: sums may add in another order.
-    """
-    assert isinstance(actual, np.ndarray), f"{what}: returned a {type(actual).__name__}"
-    assert actual.shape == expected.shape, \
-        f"{what}: shape {actual.shape}, expected {expected.shape}"
-    assert actual.dtype == expected.dtype, \
-        f"{what}: dtype {actual.dtype}, expected {expected.dtype}"
-    if exact:
-        np.testing.assert_array_equal(actual, expected, err_msg=what)
-        return
-    rtol = RTOL[expected.dtype.type]
-    largest = float(np.abs(expected).max(initial=0.0))
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * largest, err_msg=what)
-
-
 # --------------------------------------------------------------------------- the grids
-# (N, C, H, W): batch 2 with odd H and even W, batch 1 with even H and odd W
+# The kernel grids of tests/grids.py on two fixed images, so that every geometry runs on
+# both: batch 2 with odd H and even W, batch 1 with even H and odd W.
 X_SHAPES = [(2, 3, 9, 8), (1, 2, 6, 7)]
-
-
-def _fits(x_shape, case):
-    kernel_size, stride, padding, dilation = case
-    return min(conv_output_hw(*x_shape[2:], kernel_size, stride, padding, dilation)) >= 1
-
-
-def _conv_cases():
-    """(x_shape, (kernel_size, stride, padding, dilation)) over the grid and non-square mixes."""
-    cases = [((k, k), (s, s), (p, p), (d, d))
-             for k, s, p, d in itertools.product((1, 2, 3, 5), (1, 2, 3), (0, 1, 2), (1, 2))]
-    cases += [((3, 5), (1, 2), (2, 0), (2, 1)), ((1, 3), (3, 1), (0, 2), (1, 2)),
-              ((5, 2), (2, 3), (1, 1), (1, 2)), ((2, 3), (3, 2), (0, 1), (2, 1))]
-    return [(shape, case) for shape in X_SHAPES for case in cases if _fits(shape, case)]
-
-
-def _pool_cases():
-    """(x_shape, (kernel_size, stride, padding)), padding <= kernel // 2 as PyTorch requires."""
-    cases = [((k, k), (s, s), (p, p))
-             for k, s in itertools.product((1, 2, 3, 5), (1, 2, 3))
-             for p in range(min(2, k // 2) + 1)]
-    cases += [((3, 2), (2, 1), (1, 0)), ((2, 5), (1, 3), (0, 2)), ((5, 3), (3, 2), (2, 1))]
-    return [(shape, case) for shape in X_SHAPES for case in cases]
-
-
-def _case_id(value):
-    if isinstance(value, tuple) and all(isinstance(v, int) for v in value):
-        return "x".join(map(str, value))
-    return "-".join(_case_id(v) for v in value)
-
-
-CONV_CASES = _conv_cases()
-POOL_CASES = _pool_cases()
-BN_SHAPES = [(2, 3, 5, 4), (1, 2, 1, 1), (3, 5, 7, 1), (1, 4, 3, 3)]
+CONV_CASES = [(x_shape, geometry) for x_shape in X_SHAPES
+              for geometry in conv_geometries_for(x_shape)]
+POOL_CASES = [(x_shape, geometry) for x_shape in X_SHAPES
+              for geometry in pool_geometries_for(x_shape)]
 NEEDS = [(True, True), (True, False), (False, True)]
-
-
-def _shape_id(shape):
-    return "x".join(map(str, shape))
 
 
 # --------------------------------------------------------------------------- the stand-in itself
@@ -735,22 +681,22 @@ def test_kernel_compiles(variable, dtype, gpu):
 
 # --------------------------------------------------------------------------- im2col / col2im
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("x_shape, case", CONV_CASES, ids=_case_id)
+@pytest.mark.parametrize("x_shape, case", CONV_CASES, ids=case_id)
 def test_im2col(x_shape, case, dtype, gpu, rng):
     x = rng.normal(size=x_shape).astype(dtype)
     expected = reference.im2col(x, *case)
-    assert_matches(gpu.im2col(x, *case), expected, f"im2col {x_shape} {case}", exact=True)
+    assert_kernel_matches(gpu.im2col(x, *case), expected, f"im2col {x_shape} {case}", exact=True)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("x_shape, case", CONV_CASES, ids=_case_id)
+@pytest.mark.parametrize("x_shape, case", CONV_CASES, ids=case_id)
 def test_col2im(x_shape, case, dtype, gpu, rng):
     kernel_size, stride, padding, dilation = case
     out_h, out_w = conv_output_hw(*x_shape[2:], kernel_size, stride, padding, dilation)
     rows = x_shape[1] * kernel_size[0] * kernel_size[1]
     cols = rng.normal(size=(rows, x_shape[0] * out_h * out_w)).astype(dtype)
     expected = reference.col2im(cols, x_shape, *case)
-    assert_matches(gpu.col2im(cols, x_shape, *case), expected, f"col2im {x_shape} {case}")
+    assert_kernel_matches(gpu.col2im(cols, x_shape, *case), expected, f"col2im {x_shape} {case}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -758,12 +704,12 @@ def test_im2col_and_col2im_of_strided_views(dtype, gpu, rng):
     # transposed views are not C-contiguous: the wrappers must index by shape, not by memory
     x = rng.normal(size=(2, 3, 8, 9)).astype(dtype).transpose(0, 1, 3, 2)
     geometry = ((3, 3), (2, 1), (1, 1), (1, 2))
-    assert_matches(gpu.im2col(x, *geometry), reference.im2col(x, *geometry),
-                   "im2col of a transposed view", exact=True)
+    assert_kernel_matches(gpu.im2col(x, *geometry), reference.im2col(x, *geometry),
+                          "im2col of a transposed view", exact=True)
     cols = reference.im2col(x, *geometry)
     cols_view = np.ascontiguousarray(cols.T).T
-    assert_matches(gpu.col2im(cols_view, x.shape, *geometry),
-                   reference.col2im(cols, x.shape, *geometry), "col2im of a transposed view")
+    assert_kernel_matches(gpu.col2im(cols_view, x.shape, *geometry),
+                          reference.col2im(cols, x.shape, *geometry), "col2im of a transposed view")
 
 
 # --------------------------------------------------------------------------- conv2d
@@ -774,18 +720,18 @@ def _conv_inputs(x_shape, kernel_size, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("x_shape, case", CONV_CASES, ids=_case_id)
+@pytest.mark.parametrize("x_shape, case", CONV_CASES, ids=case_id)
 def test_conv2d_forward(x_shape, case, dtype, gpu, rng):
     kernel_size, stride, padding, dilation = case
     x, weight = _conv_inputs(x_shape, kernel_size, dtype, rng)
     expected = reference.conv2d_forward(x, weight, stride, padding, dilation)
-    assert_matches(gpu.conv2d_forward(x, weight, stride, padding, dilation), expected,
-                   f"conv2d_forward {x_shape} {case}")
+    assert_kernel_matches(gpu.conv2d_forward(x, weight, stride, padding, dilation), expected,
+                          f"conv2d_forward {x_shape} {case}")
 
 
 @pytest.mark.parametrize("need_input, need_weight", NEEDS, ids=["dx-dw", "dx", "dw"])
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("x_shape, case", CONV_CASES, ids=_case_id)
+@pytest.mark.parametrize("x_shape, case", CONV_CASES, ids=case_id)
 def test_conv2d_backward(x_shape, case, dtype, need_input, need_weight, gpu, rng):
     kernel_size, stride, padding, dilation = case
     x, weight = _conv_inputs(x_shape, kernel_size, dtype, rng)
@@ -798,7 +744,7 @@ def test_conv2d_backward(x_shape, case, dtype, need_input, need_weight, gpu, rng
         if want is None:
             assert got is None, f"conv2d_backward {label}: returned an array, expected None"
         else:
-            assert_matches(got, want, f"conv2d_backward {label} {x_shape} {case}")
+            assert_kernel_matches(got, want, f"conv2d_backward {label} {x_shape} {case}")
 
 
 def test_conv2d_backward_needing_nothing_returns_nothing(gpu, rng):
@@ -810,49 +756,50 @@ def test_conv2d_backward_needing_nothing_returns_nothing(gpu, rng):
 
 # --------------------------------------------------------------------------- pooling
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("x_shape, case", POOL_CASES, ids=_case_id)
+@pytest.mark.parametrize("x_shape, case", POOL_CASES, ids=case_id)
 def test_max_pool2d_forward_and_backward(x_shape, case, dtype, gpu, rng):
     # small integers make many ties, so "argmax is the FIRST maximum" is really tested
     x = rng.integers(-3, 4, size=x_shape).astype(dtype)
     expected_out, expected_argmax = reference.max_pool2d_forward(x, *case)
     out, argmax = gpu.max_pool2d_forward(x, *case)
-    assert_matches(out, expected_out, f"max_pool2d out {x_shape} {case}", exact=True)
-    assert_matches(argmax, expected_argmax, f"max_pool2d argmax {x_shape} {case}", exact=True)
+    assert_kernel_matches(out, expected_out, f"max_pool2d out {x_shape} {case}", exact=True)
+    assert_kernel_matches(argmax, expected_argmax, f"max_pool2d argmax {x_shape} {case}",
+                          exact=True)
     grad_output = rng.normal(size=expected_out.shape).astype(dtype)
     expected = reference.max_pool2d_backward(grad_output, expected_argmax, x_shape, *case)
-    assert_matches(gpu.max_pool2d_backward(grad_output, expected_argmax, x_shape, *case),
-                   expected, f"max_pool2d_backward {x_shape} {case}")
+    assert_kernel_matches(gpu.max_pool2d_backward(grad_output, expected_argmax, x_shape, *case),
+                          expected, f"max_pool2d_backward {x_shape} {case}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("x_shape, case", [c for c in POOL_CASES if max(c[1][2]) > 0],
-                         ids=_case_id)
+                         ids=case_id)
 def test_max_pool2d_negative_inputs_beat_padding(x_shape, case, dtype, gpu, rng):
     # every value is negative, so a zero (rather than -inf) padding would win border windows
     x = -rng.uniform(1, 2, size=x_shape).astype(dtype)
     expected_out, expected_argmax = reference.max_pool2d_forward(x, *case)
     out, argmax = gpu.max_pool2d_forward(x, *case)
-    assert_matches(out, expected_out, f"max_pool2d out, negative {x_shape} {case}", exact=True)
-    assert_matches(argmax, expected_argmax, f"max_pool2d argmax, negative {x_shape} {case}",
-                   exact=True)
+    what = f"max_pool2d, negative {x_shape} {case}"
+    assert_kernel_matches(out, expected_out, f"{what} out", exact=True)
+    assert_kernel_matches(argmax, expected_argmax, f"{what} argmax", exact=True)
     assert (out < 0).all(), "a padded zero won a window"
     grad_output = rng.normal(size=out.shape).astype(dtype)
-    assert_matches(gpu.max_pool2d_backward(grad_output, argmax, x_shape, *case),
-                   reference.max_pool2d_backward(grad_output, expected_argmax, x_shape, *case),
-                   f"max_pool2d_backward, negative {x_shape} {case}")
+    expected = reference.max_pool2d_backward(grad_output, expected_argmax, x_shape, *case)
+    assert_kernel_matches(gpu.max_pool2d_backward(grad_output, argmax, x_shape, *case), expected,
+                          f"{what} backward")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("x_shape, case", POOL_CASES, ids=_case_id)
+@pytest.mark.parametrize("x_shape, case", POOL_CASES, ids=case_id)
 def test_avg_pool2d_forward_and_backward(x_shape, case, dtype, gpu, rng):
     x = rng.normal(size=x_shape).astype(dtype)
     expected_out = reference.avg_pool2d_forward(x, *case)
-    assert_matches(gpu.avg_pool2d_forward(x, *case), expected_out,
-                   f"avg_pool2d_forward {x_shape} {case}")
+    assert_kernel_matches(gpu.avg_pool2d_forward(x, *case), expected_out,
+                          f"avg_pool2d_forward {x_shape} {case}")
     grad_output = rng.normal(size=expected_out.shape).astype(dtype)
-    assert_matches(gpu.avg_pool2d_backward(grad_output, x_shape, *case),
-                   reference.avg_pool2d_backward(grad_output, x_shape, *case),
-                   f"avg_pool2d_backward {x_shape} {case}")
+    assert_kernel_matches(gpu.avg_pool2d_backward(grad_output, x_shape, *case),
+                          reference.avg_pool2d_backward(grad_output, x_shape, *case),
+                          f"avg_pool2d_backward {x_shape} {case}")
 
 
 # --------------------------------------------------------------------------- batch norm
@@ -865,17 +812,17 @@ def _batch_norm_inputs(shape, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", BN_SHAPES, ids=_shape_id)
+@pytest.mark.parametrize("shape", KERNEL_NORM_SHAPES, ids=case_id)
 def test_batch_norm_forward_train(shape, dtype, gpu, rng):
     x, weight, bias = _batch_norm_inputs(shape, dtype, rng)
     expected = reference.batch_norm_forward_train(x, weight, bias, 1e-5)
     actual = gpu.batch_norm_forward_train(x, weight, bias, 1e-5)
     for label, got, want in zip(("y", "mean", "var", "inv_std"), actual, expected):
-        assert_matches(got, want, f"batch_norm_forward_train {label} {shape}")
+        assert_kernel_matches(got, want, f"batch_norm_forward_train {label} {shape}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", BN_SHAPES, ids=_shape_id)
+@pytest.mark.parametrize("shape", KERNEL_NORM_SHAPES, ids=case_id)
 def test_batch_norm_backward(shape, dtype, gpu, rng):
     x, weight, bias = _batch_norm_inputs(shape, dtype, rng)
     _, mean, _, inv_std = reference.batch_norm_forward_train(x, weight, bias, 1e-5)
@@ -883,26 +830,29 @@ def test_batch_norm_backward(shape, dtype, gpu, rng):
     expected = reference.batch_norm_backward(grad_output, x, mean, inv_std, weight)
     actual = gpu.batch_norm_backward(grad_output, x, mean, inv_std, weight)
     for label, got, want in zip(("dx", "dweight", "dbias"), actual, expected):
-        assert_matches(got, want, f"batch_norm_backward {label} {shape}")
+        assert_kernel_matches(got, want, f"batch_norm_backward {label} {shape}")
 
 
 # --------------------------------------------------------------------------- relu
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_relu_forward_and_backward(dtype, gpu, rng):
-    x = rng.normal(size=(2, 3, 4, 5)).astype(dtype)
-    x[0, 0, 0, :3] = 0.0              # exact zeros: relu'(0) is 0, as the reference
-    x[1, 2, 3, 4] = np.nan            # NaN passes forward, and lets the gradient through
-    grad_output = rng.normal(size=x.shape).astype(dtype)
+@pytest.mark.parametrize("shape", KERNEL_RELU_SHAPES, ids=case_id)
+def test_relu_forward_and_backward(shape, dtype, gpu, rng):
+    x = np.asarray(rng.normal(size=shape), dtype=dtype)
+    flat = x.reshape(-1)              # a view: edits below reach x
+    flat[::5] = 0.0                   # exact zeros: relu'(0) is 0, as the reference
+    flat[1::7] = np.nan               # NaN passes forward, and lets the gradient through
+    grad_output = np.asarray(rng.normal(size=shape), dtype=dtype)
     out = reference.relu_forward(x)
-    assert np.isnan(out[1, 2, 3, 4])
-    assert_matches(gpu.relu_forward(x), out, "relu_forward", exact=True)
+    assert np.isnan(out.reshape(-1)[1::7]).all()
+    assert_kernel_matches(gpu.relu_forward(x), out, f"relu_forward {shape}", exact=True)
     expected = reference.relu_backward(grad_output, out)
-    assert expected[1, 2, 3, 4] == grad_output[1, 2, 3, 4]
-    assert_matches(gpu.relu_backward(grad_output, out), expected, "relu_backward", exact=True)
+    np.testing.assert_array_equal(expected.reshape(-1)[1::7], grad_output.reshape(-1)[1::7])
+    assert_kernel_matches(gpu.relu_backward(grad_output, out), expected, f"relu_backward {shape}",
+                          exact=True)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_relu_of_a_strided_view(dtype, gpu, rng):
     x = rng.normal(size=(3, 4, 5)).astype(dtype).transpose(2, 0, 1)
-    assert_matches(gpu.relu_forward(x), reference.relu_forward(x),
-                   "relu_forward of a transposed view", exact=True)
+    assert_kernel_matches(gpu.relu_forward(x), reference.relu_forward(x),
+                          "relu_forward of a transposed view", exact=True)

@@ -1,12 +1,12 @@
 """The Numba kernels agree with the NumPy reference kernels, element for element.
 
 ``numpy_kernels`` is the definition; ``numba_kernels`` must return the same shapes,
-dtypes and values (float64 to 1e-12, float32 to 1e-5) on a grid of shapes that walks
-every kernel size, stride, padding and dilation, odd and even image sizes, batch 1 and
-batch > 1.  The grid is denser than ``tests/grids.py`` because a kernel call on a tiny
-array costs microseconds once compiled; compilation happens once per dtype.
+dtypes and values (conftest's KERNEL_RTOL: float64 to 1e-12, float32 to 1e-5) on the
+kernel grids of ``tests/grids.py``, which walk every kernel size, stride, padding and
+dilation, odd and even image sizes, batch 1 and batch > 1.  They are denser than the op
+grids because a kernel call on a tiny array costs microseconds once compiled;
+compilation happens once per dtype.
 """
-import itertools
 import json
 import os
 import subprocess
@@ -16,68 +16,13 @@ import textwrap
 import numpy as np
 import pytest
 
+from conftest import DTYPES, KERNEL_RTOL, assert_kernel_matches
+from grids import (KERNEL_CONV_GRID, KERNEL_NORM_SHAPES, KERNEL_POOL_GRID, KERNEL_RELU_SHAPES,
+                   case_id)
+
 pytest.importorskip("numba", reason="numba is not installed: the numba backend cannot run here")
 
 from tinyres.backend import numba_kernels, numpy_kernels  # noqa: E402
-from tinyres.backend.shapes import conv_output_size  # noqa: E402
-
-RTOL = {np.float64: 1e-12, np.float32: 1e-5}
-DTYPES = [np.float64, np.float32]
-
-
-def assert_matches(actual, expected):
-    """Same shape, same dtype, values within the dtype's relative tolerance.
-
-    Entries that are small differences of large terms (a batch-norm gradient, a sum of
-    cancelling taps) carry rounding error of the size of the terms, not of the entry,
-    so the absolute tolerance scales with the array's largest magnitude.
-    """
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
-    rtol = RTOL[expected.dtype.type]
-    magnitude = max(1.0, float(np.abs(expected).max(initial=0.0)))
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * magnitude)
-
-
-def _conv_grid():
-    """(x_shape, kernel_size, stride, padding, dilation): every combination of kernel
-    1/2/3/5/7, stride 1/2/3, padding 0..3 and dilation 1/2, on odd x even images, with
-    batch 3 and batch 1 taking turns."""
-    cases = []
-    combos = itertools.product((1, 2, 3, 5, 7), (1, 2, 3), (0, 1, 2, 3), (1, 2))
-    for number, (kernel, stride, padding, dilation) in enumerate(combos):
-        height = 7 + number % 3                                 # 7, 8 or 9; width one more
-        while conv_output_size(height, kernel, stride, padding, dilation) < 1:
-            height += 2
-        x_shape = (1 if number % 2 else 3, 2, height, height + 1)
-        cases.append((x_shape,) + tuple((v, v) for v in (kernel, stride, padding, dilation)))
-    cases.append(((2, 3, 6, 5), (3, 1), (2, 1), (1, 0), (1, 2)))     # nothing square
-    cases.append(((2, 1, 4, 9), (1, 5), (1, 3), (0, 2), (1, 1)))
-    return cases
-
-
-def _pool_grid():
-    """(x_shape, kernel_size, stride, padding): kernel 1/2/3/5/7, stride 1/2/3 and every
-    padding PyTorch allows (at most half the kernel; here at most 3)."""
-    cases = []
-    for kernel, stride in itertools.product((1, 2, 3, 5, 7), (1, 2, 3)):
-        for padding in range(min(3, kernel // 2) + 1):
-            number = len(cases)
-            x_shape = (1 if number % 2 else 3, 2, max(kernel, 6) + number % 3, max(kernel, 6) + 1)
-            cases.append((x_shape, (kernel, kernel), (stride, stride), (padding, padding)))
-    cases.append(((2, 3, 7, 6), (3, 2), (2, 1), (1, 0)))
-    cases.append(((1, 2, 5, 11), (2, 4), (1, 3), (1, 2)))
-    return cases
-
-
-CONV_GRID = _conv_grid()
-POOL_GRID = _pool_grid()
-NORM_SHAPES = [(1, 1, 1, 1), (1, 3, 2, 3), (4, 2, 1, 1), (2, 5, 4, 3), (3, 2, 33, 17), (8, 4, 8, 8)]
-RELU_SHAPES = [(), (1,), (7,), (4, 5), (2, 3, 4, 5), (3, 2, 33, 17)]
-
-
-def case_id(case):
-    return "-".join(str(v).replace(" ", "") for v in case)
 
 
 def test_module_identity():
@@ -87,79 +32,87 @@ def test_module_identity():
 
 # --------------------------------------------------------------------------- im2col / col2im
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", CONV_GRID, ids=case_id)
+@pytest.mark.parametrize("case", KERNEL_CONV_GRID, ids=case_id)
 def test_im2col_and_col2im_match_reference(case, dtype, rng):
     x_shape, *geometry = case
     x = rng.standard_normal(x_shape).astype(dtype)
     cols = numba_kernels.im2col(x, *geometry)
-    assert_matches(cols, numpy_kernels.im2col(x, *geometry))
+    assert_kernel_matches(cols, numpy_kernels.im2col(x, *geometry), f"im2col {case}",
+                          exact=True)                                   # a pure copy
 
     grad_cols = rng.standard_normal(cols.shape).astype(dtype)
-    assert_matches(numba_kernels.col2im(grad_cols, x_shape, *geometry),
-                   numpy_kernels.col2im(grad_cols, x_shape, *geometry))
+    assert_kernel_matches(numba_kernels.col2im(grad_cols, x_shape, *geometry),
+                          numpy_kernels.col2im(grad_cols, x_shape, *geometry), f"col2im {case}")
 
 
 def test_im2col_and_col2im_accept_non_contiguous_inputs(rng):
     x = rng.standard_normal((5, 4, 3, 6)).transpose(1, 0, 3, 2)      # (4, 5, 6, 3), strided
     geometry = ((3, 2), (1, 2), (1, 1), (2, 1))
     cols = numpy_kernels.im2col(x, *geometry)
-    assert_matches(numba_kernels.im2col(x, *geometry), cols)
+    assert_kernel_matches(numba_kernels.im2col(x, *geometry), cols, "im2col of a strided view",
+                          exact=True)
     grad_cols = rng.standard_normal(cols.shape[::-1]).T                 # a transposed view
-    assert_matches(numba_kernels.col2im(grad_cols, x.shape, *geometry),
-                   numpy_kernels.col2im(grad_cols, x.shape, *geometry))
+    assert_kernel_matches(numba_kernels.col2im(grad_cols, x.shape, *geometry),
+                          numpy_kernels.col2im(grad_cols, x.shape, *geometry),
+                          "col2im of a transposed view")
 
 
 # --------------------------------------------------------------------------- conv2d
 @pytest.mark.parametrize("need", [(True, True), (True, False), (False, True)])
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", CONV_GRID[::3], ids=case_id)
+@pytest.mark.parametrize("case", KERNEL_CONV_GRID[::3], ids=case_id)
 def test_conv2d_kernels_match_reference(case, dtype, need, rng):
     """The whole convolution, whichever path the Numba backend takes, equals the textbook's."""
     x_shape, kernel_size, stride, padding, dilation = case
     x = rng.standard_normal(x_shape).astype(dtype)
     weight = rng.standard_normal((3, x_shape[1], *kernel_size)).astype(dtype)
     out = numba_kernels.conv2d_forward(x, weight, stride, padding, dilation)
-    assert_matches(out, numpy_kernels.conv2d_forward(x, weight, stride, padding, dilation))
+    assert_kernel_matches(out, numpy_kernels.conv2d_forward(x, weight, stride, padding, dilation),
+                          f"conv2d_forward {case}")
     grad_output = rng.standard_normal(out.shape).astype(dtype)
     ours = numba_kernels.conv2d_backward(grad_output, x, weight, stride, padding, dilation, *need)
     expected = numpy_kernels.conv2d_backward(grad_output, x, weight, stride, padding, dilation,
                                              *need)
-    for mine, theirs, wanted in zip(ours, expected, need):
+    for label, mine, theirs, wanted in zip(("dx", "dweight"), ours, expected, need):
         if wanted:
-            assert_matches(mine, theirs)
+            assert_kernel_matches(mine, theirs, f"conv2d_backward {label} {case}")
         else:
             assert mine is None and theirs is None
 
 
 # --------------------------------------------------------------------------- pooling
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", POOL_GRID, ids=case_id)
+@pytest.mark.parametrize("case", KERNEL_POOL_GRID, ids=case_id)
 def test_max_pool_matches_reference(case, dtype, rng):
     x_shape, *geometry = case
     # small integers: many ties, so "the first maximum" is really tested
     x = rng.integers(-3, 4, size=x_shape).astype(dtype)
     out, argmax = numba_kernels.max_pool2d_forward(x, *geometry)
     expected_out, expected_argmax = numpy_kernels.max_pool2d_forward(x, *geometry)
-    assert_matches(out, expected_out)
-    assert argmax.dtype == np.int32
-    np.testing.assert_array_equal(argmax, expected_argmax)
+    assert_kernel_matches(out, expected_out, f"max_pool2d out {case}", exact=True)
+    assert expected_argmax.dtype == np.int32
+    assert_kernel_matches(argmax, expected_argmax, f"max_pool2d argmax {case}", exact=True)
 
     grad_output = rng.standard_normal(out.shape).astype(dtype)
-    assert_matches(numba_kernels.max_pool2d_backward(grad_output, argmax, x_shape, *geometry),
-                   numpy_kernels.max_pool2d_backward(grad_output, expected_argmax, x_shape, *geometry))
+    assert_kernel_matches(
+        numba_kernels.max_pool2d_backward(grad_output, argmax, x_shape, *geometry),
+        numpy_kernels.max_pool2d_backward(grad_output, expected_argmax, x_shape, *geometry),
+        f"max_pool2d_backward {case}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", POOL_GRID, ids=case_id)
+@pytest.mark.parametrize("case", KERNEL_POOL_GRID, ids=case_id)
 def test_avg_pool_matches_reference(case, dtype, rng):
     x_shape, *geometry = case
     x = rng.standard_normal(x_shape).astype(dtype)
     out = numba_kernels.avg_pool2d_forward(x, *geometry)
-    assert_matches(out, numpy_kernels.avg_pool2d_forward(x, *geometry))
+    assert_kernel_matches(out, numpy_kernels.avg_pool2d_forward(x, *geometry),
+                          f"avg_pool2d_forward {case}")
 
     grad_output = rng.standard_normal(out.shape).astype(dtype)
-    assert_matches(numba_kernels.avg_pool2d_backward(grad_output, x_shape, *geometry),
-                   numpy_kernels.avg_pool2d_backward(grad_output, x_shape, *geometry))
+    assert_kernel_matches(numba_kernels.avg_pool2d_backward(grad_output, x_shape, *geometry),
+                          numpy_kernels.avg_pool2d_backward(grad_output, x_shape, *geometry),
+                          f"avg_pool2d_backward {case}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -174,7 +127,7 @@ def test_max_pool_padding_never_wins_even_against_minus_infinity(dtype):
 
 # --------------------------------------------------------------------------- batch norm
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", NORM_SHAPES, ids=case_id)
+@pytest.mark.parametrize("shape", KERNEL_NORM_SHAPES, ids=case_id)
 def test_batch_norm_matches_reference(shape, dtype, rng):
     channels = shape[1]
     x = (rng.standard_normal(shape) * 3 + 2).astype(dtype)
@@ -182,15 +135,15 @@ def test_batch_norm_matches_reference(shape, dtype, rng):
     bias = rng.standard_normal(channels).astype(dtype)
     results = numba_kernels.batch_norm_forward_train(x, weight, bias, 1e-5)
     expected = numpy_kernels.batch_norm_forward_train(x, weight, bias, 1e-5)
-    for actual, wanted in zip(results, expected):      # y, mean, var, inv_std
-        assert_matches(actual, wanted)
+    for label, actual, wanted in zip(("y", "mean", "var", "inv_std"), results, expected):
+        assert_kernel_matches(actual, wanted, f"batch_norm_forward_train {label} {shape}")
 
     _, mean, _, inv_std = expected
     grad_output = rng.standard_normal(shape).astype(dtype)
     results = numba_kernels.batch_norm_backward(grad_output, x, mean, inv_std, weight)
     expected = numpy_kernels.batch_norm_backward(grad_output, x, mean, inv_std, weight)
-    for actual, wanted in zip(results, expected):      # dx, dweight, dbias
-        assert_matches(actual, wanted)
+    for label, actual, wanted in zip(("dx", "dweight", "dbias"), results, expected):
+        assert_kernel_matches(actual, wanted, f"batch_norm_backward {label} {shape}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -203,8 +156,8 @@ def test_batch_norm_statistics_survive_a_large_mean(dtype, rng):
     ones, zeros = np.ones(3, dtype), np.zeros(3, dtype)
     _, mean, var, _ = numba_kernels.batch_norm_forward_train(x, ones, zeros, 1e-5)
     truth = numpy_kernels.batch_norm_forward_train(x.astype(np.float64), ones, zeros, 1e-5)
-    np.testing.assert_allclose(mean, truth[1], rtol=RTOL[dtype])
-    np.testing.assert_allclose(var, truth[2], rtol=RTOL[dtype])
+    np.testing.assert_allclose(mean, truth[1], rtol=KERNEL_RTOL[dtype])
+    np.testing.assert_allclose(var, truth[2], rtol=KERNEL_RTOL[dtype])
 
 
 # --------------------------------------------------------------------------- relu
@@ -226,25 +179,27 @@ def test_relu_goes_parallel_only_for_large_arrays_and_several_threads(threads):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", RELU_SHAPES, ids=case_id)
+@pytest.mark.parametrize("shape", KERNEL_RELU_SHAPES, ids=case_id)
 def test_relu_matches_reference(shape, dtype, rng, relu_path):
     x = np.asarray(rng.standard_normal(shape), dtype=dtype)
     flat = x.reshape(-1)                              # a view: edits below reach x
     flat[::5] = 0.0                                   # exact zeros: the gradient there is 0
     flat[1::7] = np.nan                               # NaN passes through, as np.maximum
     out = numba_kernels.relu_forward(x)
-    np.testing.assert_array_equal(out, numpy_kernels.relu_forward(x))
-    assert out.shape == x.shape and out.dtype == x.dtype
+    expected_out = numpy_kernels.relu_forward(x)
+    assert expected_out.shape == x.shape and expected_out.dtype == x.dtype
+    assert_kernel_matches(out, expected_out, f"relu_forward {shape}", exact=True)
 
     grad_output = np.asarray(rng.standard_normal(shape), dtype=dtype)
-    dx = numba_kernels.relu_backward(grad_output, out)
-    np.testing.assert_array_equal(dx, numpy_kernels.relu_backward(grad_output, out))
-    assert dx.shape == x.shape and dx.dtype == x.dtype
+    assert_kernel_matches(numba_kernels.relu_backward(grad_output, out),
+                          numpy_kernels.relu_backward(grad_output, out),
+                          f"relu_backward {shape}", exact=True)
 
 
 def test_relu_accepts_a_non_contiguous_input(rng):
     x = rng.standard_normal((6, 5)).T
-    np.testing.assert_array_equal(numba_kernels.relu_forward(x), numpy_kernels.relu_forward(x))
+    assert_kernel_matches(numba_kernels.relu_forward(x), numpy_kernels.relu_forward(x),
+                          "relu_forward of a transposed view", exact=True)
 
 
 # --------------------------------------------------------------------------- compile cache
