@@ -3,17 +3,22 @@
 * the command-line page lists every subcommand and every flag of ``tinyres``;
 * the API pages' parameter tables read the plain docstring lines correctly;
 * the degradation page's command is the run behind its figure;
-* the lesson pages fail the build on any error but lesson 4's expected ones.
+* the lesson pages fail the build on any error but lesson 4's expected ones;
+* no docstring or comment of ``tinyres/`` quotes a measured speed: those live in
+  ``docs/results/measurements.md``, which names every module that points to it.
 
 Only the fast parts: no site is built and no notebook is run here (``make docs`` does both).
 """
 import argparse
+import ast
 import importlib.util
+import io
 import json
 import pathlib
 import re
 import shlex
 import sys
+import tokenize
 
 import nbformat
 import pytest
@@ -181,3 +186,74 @@ def test_lesson_banner_links_the_notebook_and_says_why_lesson_4_fails():
                                         rendered=ROOT / "notebooks" / "01_autograd.ipynb")
     assert "without running it" in site_lessons.banner(plain, "x") and "on purpose" not in \
         site_lessons.banner(plain, "x")
+
+
+# --------------------------------------------------------------------------- measured numbers
+# A GFLOP/s figure or a millisecond timing in the code goes stale as the code and the
+# machines change; the code says why and points to the page that holds the measurements.
+MEASUREMENTS_PAGE = "docs/results/measurements.md"
+NUMBER = r"\d[\d.,]*(?:\s*-\s*\d[\d.,]*)?"                  # 45, 0.1, 1,500, 80-95
+MEASURED_SPEED = re.compile(rf"{NUMBER}\s*GFLOP/s|{NUMBER}\s*(?:ms|msec|milliseconds?)\b"
+                            r"|\b(?:a|one)\s+millisecond\b", flags=re.IGNORECASE)
+
+
+def _docstrings_and_comments(source):
+    """(first line number, text) of every docstring and every run of comment lines."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = node.body[0] if node.body else None
+            if (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+                    and isinstance(first.value.value, str)):
+                yield first.lineno, first.value.value
+    run_start, run, previous = None, [], None
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type != tokenize.COMMENT:
+            continue
+        line = token.start[0]
+        if previous is None or line != previous + 1:      # a new run: "0.1\n# ms" stays one
+            if run:
+                yield run_start, "\n".join(run)
+            run_start, run = line, []
+        run.append(token.string.lstrip("#"))
+        previous = line
+    if run:
+        yield run_start, "\n".join(run)
+
+
+def _measured_speeds(source):
+    """``(line number, quoted text)`` of every GFLOP/s figure or millisecond timing."""
+    for first_line, text in _docstrings_and_comments(source):
+        for match in MEASURED_SPEED.finditer(text):
+            yield first_line + text.count("\n", 0, match.start()), match.group(0)
+
+
+@pytest.mark.parametrize("text, quoted", [
+    ('"""One core runs it at about 45 GFLOP/s."""', ["45 GFLOP/s"]),
+    ('"""The blocks run at 80-95 GFLOP/s instead."""', ["80-95 GFLOP/s"]),
+    ("x = 1  # a parallel loop costs about 0.1 ms to start", ["0.1 ms"]),
+    ("# starting it takes 0.1\n# ms on two cores\nx = 1", ["0.1\n ms"]),
+    ('def f():\n    """Parse once (1500 milliseconds); then cached."""', ["1500 milliseconds"]),
+    ('"""Building one costs most of a millisecond."""', ["a millisecond"]),
+    ('"""4.1 GFLOPs in the paper\'s sense; ts in microseconds; costs milliseconds."""', []),
+    ('x = "12 ms"  # a string that is neither a docstring nor a comment', []),
+])
+def test_measured_speeds_are_found_in_docstrings_and_comments(text, quoted):
+    assert [found for _, found in _measured_speeds(text)] == quoted
+
+
+def test_no_docstring_or_comment_of_tinyres_quotes_a_measured_speed():
+    quoted = [f"{path.relative_to(ROOT)}:{line}: {found!r}"
+              for path in sorted((ROOT / "tinyres").rglob("*.py"))
+              for line, found in _measured_speeds(path.read_text())]
+    assert quoted == [], (f"measured speeds belong in {MEASUREMENTS_PAGE}, with a pointer "
+                          f"'(measured: {MEASUREMENTS_PAGE})' in the code:\n" + "\n".join(quoted))
+
+
+def test_every_module_pointing_to_the_measurements_has_a_section_there():
+    page = (ROOT / MEASUREMENTS_PAGE).read_text()
+    sections = set(re.findall(r"^## `([^`]+)`", page, flags=re.M))
+    pointing = {str(path.relative_to(ROOT)) for path in (ROOT / "tinyres").rglob("*.py")
+                if MEASUREMENTS_PAGE in re.sub(r"\s*\n\s*(?:#\s*)?", " ", path.read_text())}
+    assert len(pointing) >= 5
+    assert pointing <= sections, sorted(pointing - sections)
+    assert "measurements.md" in (DOCS / "results" / "benchmarks.md").read_text()

@@ -1,6 +1,6 @@
 """The ``tinyres`` command: train a network, use it, print its summary, check its gradients.
 
-    tinyres train                                  # ResNet-20 on MNIST-5k, ~97 % in a few minutes
+    tinyres train                                  # ResNet-20 on MNIST-5k, the default recipe
     tinyres train --model plain20 --epochs 5 --out runs/plain
     tinyres train --resume runs/plain              # continue after Ctrl-C, bit for bit
     tinyres evaluate runs/plain                    # test loss, accuracy per class, confusion matrix
@@ -12,7 +12,8 @@
     tinyres grade hw4.ipynb --results results.json # grade lesson 4's assignment (Gradescope)
     tinyres assignment nbgrader course-folder/     # the assignment for nbgrader or Otter
 
-Every subcommand has ``--help``.  :func:`main` takes the argument list, so lessons
+Every subcommand has ``--help``.  The default ``tinyres train`` runs in minutes on a CPU
+(measured: docs/results/measurements.md).  :func:`main` takes the argument list, so lessons
 and tests call ``main(["train", "--epochs", "1"])`` directly.  The commands that work
 with runs (train, evaluate, predict) are in :mod:`tinyres.cli_runs`.
 """

@@ -7,10 +7,11 @@
     dist.broadcast(weights, root=0)   # in place: every rank ends with rank 0's values
 
 Every rank runs the same script (SPMD), as with Horovod or ChainerMN; the collectives are
-MPI's buffer ones (``Allreduce``, ``Bcast``), which move raw memory, 17-33x faster than
-mpi4py's pickling lower-case ``allreduce`` on arrays.  CuPy arrays go through host
-memory: they are copied to the host, reduced there and copied back, which costs two
-transfers per call; a CUDA-aware MPI would avoid them, and tinyres does not assume one.
+MPI's buffer ones (``Allreduce``, ``Bcast``), which move raw memory and so beat mpi4py's
+pickling lower-case ``allreduce`` on arrays (measured: docs/results/measurements.md).
+CuPy arrays go through host memory: they are copied to the host, reduced there and copied
+back, which costs two transfers per call; a CUDA-aware MPI would avoid them, and tinyres
+does not assume one.
 """
 import os
 

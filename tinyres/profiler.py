@@ -33,9 +33,10 @@ kernels run asynchronously, an op's event measures mostly its launch.
 Cost.  When no profile is open, ``Function.apply``, the graph walk and ``Module.__call__``
 each read one module-level variable, :data:`active` (None), and go on: no call, no
 allocation; every optimizer's ``step`` does the same in a thin wrapper (one call per
-step).  While one is open, an event costs about 10 microseconds (two clock reads, its
-shapes, backend and flops): a ResNet-20 step has about 230 events, so that is well under
-1 % of a step at batch 128 and a few percent at batch 4.
+step).  While one is open, each event costs some Python work (two clock reads, its
+shapes, backend and flops) and a ResNet-20 step has about 230 events: a negligible part of
+a step at batch 128, a small but visible one at batch 4 (measured:
+docs/results/measurements.md).
 
 ``tr.profile(skip_steps=1, steps=3, on_trace_ready=write)`` records only optimizer steps
 2 to 4 -- a step ends with ``optimizer.step()`` -- then stops by itself and calls

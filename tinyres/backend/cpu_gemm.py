@@ -4,22 +4,24 @@ A ResNet-20 layer multiplies a short matrix by a wide one: ``W @ cols`` is
 (16, 144) @ (144, 2048) for one chunk of the first stage.  A BLAS library usually
 *packs* both operands into cache-friendly panels before it multiplies.  With only 16 rows
 in ``W`` every packed number of ``cols`` is used 16 times, so the packing costs nearly as
-much as the arithmetic: one core of OpenBLAS runs this product at about 45 GFLOP/s.
+much as the arithmetic: one core of OpenBLAS runs this product at about half the speed
+of a large square product.
 
 OpenBLAS's AVX-512 build also has a *small-matrix* kernel that reads its operands where
 they lie, without packing.  It takes a product only when M*K*N <= 100**3, so here the wide
 operand is cut into blocks of columns just under that size.  For the first ResNet-20
-stage the blocks run at 80-95 GFLOP/s instead of 45.  Where the blocks would be too narrow
-for the call overhead to pay (a 3x3 layer with 64 channels or more, whose products already
-run at 90-100 GFLOP/s) the product stays one call.  The sizes were measured with the
-OpenBLAS that NumPy's wheels ship; with another BLAS the blocks are still products of a
-few hundred columns, but whether they help there has not been measured.
+stage the blocks ran up to twice as fast as the one packed call.  Where the blocks would be
+too narrow for the call overhead to pay (a 3x3 layer with 64 channels or more, whose
+products have rows enough for the packing to pay off) the product stays one call.  The
+sizes were chosen by timing the OpenBLAS that NumPy's wheels ship (measured:
+docs/results/measurements.md); with another BLAS the blocks are still products of a few
+hundred columns, but whether they help there has not been measured.
 """
 import numpy as np
 
 # M*K*N of the largest product OpenBLAS (AVX-512 build) gives its unpacked small-matrix kernel
 SMALL_PRODUCT_SIZE = 100 ** 3
-# narrower blocks lose more to the ~1 us cost of each call than the kernel gains
+# narrower blocks lose more to the fixed cost of each call than the kernel gains
 MIN_BLOCK_COLUMNS = 64
 
 

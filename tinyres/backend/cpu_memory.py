@@ -4,7 +4,8 @@ A training step allocates and frees the same large arrays again and again: activ
 gradients, im2col columns, megabytes each.  By default glibc's ``malloc`` serves every
 large request with a fresh ``mmap`` and hands it back with ``munmap`` when it is freed, so
 the kernel must zero and map every page again on first touch: about 1,600 page faults for
-one 6 MB activation.  On a ResNet-20 step (batch 128, MNIST) that was a fifth of the time.
+one 6 MB activation.  On a ResNet-20 step (batch 128, MNIST) those faults took a large
+share of the time (measured: docs/results/measurements.md).
 
 PyTorch avoids this with its own caching allocator.  NumPy has none, so tinyres asks glibc
 to behave like one: serve requests up to :data:`MMAP_THRESHOLD` from its heap, and keep

@@ -144,7 +144,8 @@ def _blas_controller():
 
     An import can load another BLAS (SciPy and PyTorch bring their own copies), so the
     controller is rebuilt when more modules have been imported since it was made; building
-    one costs most of a millisecond, too much to do on every call.
+    one costs many times what setting a limit with it does (measured:
+    docs/results/measurements.md), too much to do on every call.
     """
     global _blas, _blas_modules_seen
     if _blas is None or len(sys.modules) != _blas_modules_seen:

