@@ -110,9 +110,22 @@ def test_conv2d_bad_input_names_the_op_and_the_shapes(call, error, message):
 # --------------------------------------------------------------------------- batch chunks
 @pytest.fixture
 def one_sample_chunks(monkeypatch):
-    """Make the CPU backends cut every batch into chunks of one sample."""
-    from tinyres.backend import cpu_threads
+    """Make the Numba backend cut every batch into chunks of one sample, on both of its paths."""
+    from tinyres.backend import cpu_threads, cpu_winograd
     monkeypatch.setattr(cpu_threads, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(cpu_winograd, "CHUNK_BYTES", 1)
+
+
+@pytest.fixture(params=["winograd", "im2col"])
+def numba_conv_path(request):
+    """Run the test on each of the Numba backend's two convolution algorithms in turn."""
+    pytest.importorskip("numba", reason="numba is not installed: the numba backend cannot run here")
+    from tinyres.backend import cpu_conv
+    if request.param == "winograd":
+        yield request.param
+        return
+    with cpu_conv.im2col_only():
+        yield request.param
 
 
 def test_conv2d_gradcheck_in_one_sample_chunks(backend, rng, one_sample_chunks):
@@ -124,9 +137,22 @@ def test_conv2d_in_one_sample_chunks_matches_torch(backend, rng, dtype, one_samp
     _check_against_torch((7, 4, 9, 9, 6, 3, 1, 1, 2), dtype, rng)
 
 
+@pytest.mark.parametrize("case", [(5, 3, 6, 7, 4, 3, 1, 1, 1), (3, 2, 7, 5, 3, 3, 1, 0, 1),
+                                  (2, 3, 5, 6, 2, 3, 1, 2, 1)], ids=case_id)
+def test_conv2d_gradcheck_on_both_numba_paths(case, numba_conv_path, rng, one_sample_chunks):
+    with tr.use_backend("numba"):
+        _gradcheck(case, rng)     # 3x3 at stride 1: Winograd's shapes, odd and even sizes
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_conv2d_on_both_numba_paths_matches_torch(dtype, numba_conv_path, rng):
+    with tr.use_backend("numba"):
+        _check_against_torch((9, 5, 11, 10, 7, 3, 1, 1, 1), dtype, rng)
+
+
 @pytest.mark.parametrize("cpu_backend", ["numpy", "numba"])
 def test_conv2d_results_do_not_depend_on_the_thread_count(cpu_backend, rng, one_sample_chunks,
-                                                          threads):
+                                                          threads, numba_conv_path):
     pytest.importorskip(cpu_backend)
     x, w, b, options = _make((6, 3, 8, 8, 5, 3, 1, 1, 1), np.float32, rng)
     seed = rng.standard_normal((6, 5, 8, 8)).astype(np.float32)
@@ -156,14 +182,16 @@ def test_conv2d_of_an_empty_batch_has_zero_weight_gradient(backend, rng):
 # --------------------------------------------------------------------------- column blocks
 @pytest.fixture
 def narrow_column_blocks(monkeypatch):
-    """Make the CPU backends split the products of a small conv into blocks of 70 columns.
+    """Make the Numba backend's im2col path split a small conv's products into blocks of 70 columns.
 
     The case below multiplies (3, 18) @ (18, 162) forward and (18, 3) @ (3, 162) backward:
     both get blocks of 70, 70 and 22 columns.
     """
-    from tinyres.backend import cpu_gemm
+    from tinyres.backend import cpu_conv, cpu_gemm
     monkeypatch.setattr(cpu_gemm, "SMALL_PRODUCT_SIZE", 3 * 18 * 70)
     assert cpu_gemm.column_block(3, 18, 162) == 70
+    with cpu_conv.im2col_only():     # the case is a 3x3 stride-1 conv, Winograd's otherwise
+        yield
 
 
 _BLOCKED_CASE = (2, 2, 9, 9, 3, 3, 1, 1, 1)
@@ -180,8 +208,17 @@ def test_conv2d_in_column_blocks_matches_torch(backend, rng, dtype, narrow_colum
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_conv2d_first_resnet20_stage_matches_torch(backend, rng, dtype):
-    # 16 -> 16 channels at 32x32: the default blocks (434 columns) split every chunk
+    # 16 -> 16 channels at 32x32: Winograd on numba; numpy and cupy run im2col
     _check_against_torch((3, 16, 32, 32, 16, 3, 1, 1, 1), dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_conv2d_first_resnet20_stage_in_column_blocks_matches_torch(rng, dtype):
+    pytest.importorskip("numba", reason="numba is not installed: the numba backend cannot run here")
+    from tinyres.backend import cpu_conv
+    # the default blocks (434 columns) split every chunk of the im2col path
+    with tr.use_backend("numba"), cpu_conv.im2col_only():
+        _check_against_torch((3, 16, 32, 32, 16, 3, 1, 1, 1), dtype, rng)
 
 
 # --------------------------------------------------------------------------- nn.Conv2d

@@ -27,16 +27,42 @@ runs faster.
 The Numba backend passes its own ``im2col`` and ``col2im`` in, so this module needs no
 kernel module of its own.
 """
+import contextlib
+
 import numpy as np
 
+from . import cpu_winograd
 from .cpu_gemm import matmul
 from .cpu_threads import chunk_size, map_chunks
 from .shapes import conv_output_hw
 
 
+_winograd_allowed = True
+
+
 def uses_winograd(kernel_size, stride, padding, dilation):
-    """True when :func:`conv2d_forward` takes the Winograd path for this geometry."""
-    return False  # WINOGRAD-PENDING
+    """True when :func:`conv2d_forward` takes the Winograd path for this geometry.
+
+    3x3 kernels at stride 1 and dilation 1 with padding 0..2, unless inside :func:`im2col_only`.
+    """
+    return _winograd_allowed and cpu_winograd.supports(kernel_size, stride, padding, dilation)
+
+
+@contextlib.contextmanager
+def im2col_only():
+    """Run every convolution in the block by chunked im2col, Winograd's shapes too.
+
+    For comparing the two algorithms on the same layer (lesson 8, the benchmarks, the tests).
+
+    >>> with im2col_only():
+    ...     y = F.conv2d(x, w, padding=1)
+    """
+    global _winograd_allowed
+    previous, _winograd_allowed = _winograd_allowed, False
+    try:
+        yield
+    finally:
+        _winograd_allowed = previous
 
 
 def conv2d_forward(x, weight, stride, padding, dilation, im2col):
@@ -44,7 +70,8 @@ def conv2d_forward(x, weight, stride, padding, dilation, im2col):
 
     x: (N, C, H, W), weight: (K, C, R, S) -> y: (N, K, Ho, Wo)
     """
-    if uses_winograd(weight.shape[2:], stride, padding, dilation):
+    # an empty batch (a model summary's) skips Winograd, whose filter transform would be all its cost
+    if x.shape[0] > 0 and uses_winograd(weight.shape[2:], stride, padding, dilation):
         return cpu_winograd.conv3x3_forward(x, weight, padding)
     batch, _, height, width = x.shape
     out_channels = weight.shape[0]
@@ -72,7 +99,7 @@ def conv2d_backward(grad_output, x, weight, stride, padding, dilation, need_inpu
     -> dx: (N, C, H, W) or None, dweight: (K, C, R, S) or None
     """
     kernel_size = weight.shape[2:]
-    if uses_winograd(kernel_size, stride, padding, dilation):
+    if x.shape[0] > 0 and uses_winograd(kernel_size, stride, padding, dilation):
         grad_x = cpu_winograd.conv3x3_backward_input(grad_output, weight, padding, x.shape) \
             if need_input else None
         grad_weight = cpu_winograd.conv3x3_backward_weight(grad_output, x, padding) \
