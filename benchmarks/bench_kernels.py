@@ -304,14 +304,30 @@ def _torch_devices(tinyres_names):
     return [("torch", "cpu")] + ([("torch-cuda", "cuda")] if on_gpu else [])
 
 
+@contextlib.contextmanager
+def _numba_im2col_only():
+    """The Numba backend with Winograd switched off: its chunked im2col path on every shape."""
+    from tinyres.backend import cpu_conv
+    with tr.use_backend("numba"), cpu_conv.im2col_only():
+        yield
+
+
 def kernel_cases():
-    """[(op, label, flops or None, [Contender per implementation])], every backend and PyTorch."""
+    """[(op, label, flops or None, [Contender per implementation])], every backend and PyTorch.
+
+    The convolutions also run as ``numba-im2col``: the Numba backend on its im2col path, so
+    that Winograd's gain on the 3x3 stride-1 shapes shows against the same backend.
+    """
     by_case = {}         # (op, label) -> [flops, [Contender]]
     for backend in tr.available_backends():
         with tr.use_backend(backend):
             for op, label, prepare, run, flops in _tinyres_cases(backend, np.random.default_rng(0)):
-                by_case.setdefault((op, label), [flops, []])[1].append(
+                contenders = by_case.setdefault((op, label), [flops, []])[1]
+                contenders.append(
                     Contender(backend, prepare, run, _synchronizer(backend), _backend_context(backend)))
+                if backend == "numba" and op.startswith("conv2d"):
+                    contenders.append(Contender("numba-im2col", prepare, run, _synchronizer(backend),
+                                                _numba_im2col_only))
     for name, device in _torch_devices(tr.available_backends()):
         for op, label, prepare, run in _torch_cases(device, np.random.default_rng(1)):
             by_case[op, label][1].append(Contender(name, prepare, run, _synchronizer(name)))
