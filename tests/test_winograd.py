@@ -28,6 +28,7 @@ SHAPES = [
     (1, 3, 2, 1, 1, (1, 1)),      # a 1x1 image, a 1x1 output
     (2, 2, 3, 4, 7, (2, 0)),      # different paddings per axis
     (11, 2, 3, 6, 6, (1, 1)),     # more images than one chunk holds
+    (9, 5, 3, 8, 8, (1, 1)),      # several groups of planes per chunk, the last one partial
     (0, 2, 3, 5, 5, (1, 1)),      # an empty batch
 ]
 
@@ -50,12 +51,16 @@ def _inputs(case, dtype, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, channels, height, width))
     weight = rng.standard_normal((out_channels, channels, 3, 3))
-    grad_output = rng.standard_normal((batch, out_channels, height + 2 * ph - 2, width + 2 * pw - 2))
+    out_hw = (height + 2 * ph - 2, width + 2 * pw - 2)
+    grad_output = rng.standard_normal((batch, out_channels, *out_hw))
     return x.astype(dtype), weight.astype(dtype), grad_output.astype(dtype)
 
 
 def _reference(x, weight, grad_output, padding):
-    """y, dx, dweight by im2col + GEMM in float64: out = W @ cols, dx = col2im(W^T @ dY), dW = dY @ cols^T."""
+    """y, dx, dweight by im2col + GEMM in float64.
+
+    out = W @ cols,  dx = col2im(W^T @ dY),  dW = dY @ cols^T
+    """
     x, weight, grad_output = (a.astype(np.float64) for a in (x, weight, grad_output))
     batch, out_channels, out_h, out_w = grad_output.shape
     cols = numpy_kernels.im2col(x, KERNEL, STRIDE, padding, DILATION)     # (C*9, N*Ho*Wo)

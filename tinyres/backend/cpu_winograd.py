@@ -10,17 +10,17 @@ that first.  What this module adds is how the work meets the machine:
   rounds the same way however many threads ran.  The chunk size never depends on the
   thread count.
 * **BLAS does the products.**  The 16 per-position channel sums are one ``np.matmul`` over
-  a stack of 16 matrices; a compiled loop ran them 3-40x slower than the BLAS.
+  a stack of 16 matrices: faster than 16 separate products, or than the transposed
+  (tiles x C) @ (C x K) layout, and several times faster than a compiled loop.
 * **The transforms are compiled loops** (``nogil``, so the worker threads run them at the
-  same time), and they are where most of the time goes.  Each runs in two passes over an
-  image plane: along the rows, from stride-2 loads of one padded row into four short
-  arrays per row parity; then down the columns, as one flat, unit-stride loop over the
-  plane's tiles.  Flat arrays are indexed with unsigned integers: Numba guards every
-  signed index against negative wraparound, and that guard turns contiguous loads into
-  gathers.
-* **Position buffers 64 bytes apart.**  The 16 positions' matrices lie one after another;
-  at a power-of-two distance apart they would all map to the same few sets of the L1
-  cache and evict each other while a transform writes them, so each is padded.
+  same time), and they are where most of the time goes.  Each runs down the columns
+  first, a whole image row at a time (unit stride), into scratch rows that stay in the
+  L1 cache; then along the rows, the only stride-2 step, as one flat loop over a group
+  of planes (``GROUP_TILES``), writing the 16 positions.  The comment above the
+  transforms lists what the loops must look like for LLVM to vectorize them.
+* **Position buffers apart by a non-power of two.**  The 16 positions' matrices lie one
+  after another; a power-of-two distance apart they would all map to the same few sets
+  of the L1 cache and evict each other while a transform writes them, so each is padded.
 
 Layout of a position buffer: ``buffer[xi*4 + nu, row*columns + column]`` where row is a
 channel and column a tile ``(n - first, i, j)`` of the chunk.
@@ -37,9 +37,10 @@ numba = import_numba()
 # Transformed tiles per chunk, in bytes (input and output buffers together): what fits one
 # core's L2 cache with room for the image rows the transforms read and write.
 CHUNK_BYTES = 1_500_000
+GROUP_TILES = 256        # the flat transform loops run over at least this many tiles
 MAX_CHUNK = 8            # more images per chunk gain nothing: the products are already wide
-ALIGN = 16               # position rows start 64 bytes (16 float32s) past a multiple of ...
-ALIGN_PAD = 16           # ... 64 bytes, so the 16 rows do not share cache sets
+ALIGN = 16               # position rows are a multiple of 16 numbers long (64 float32 bytes) ...
+ALIGN_PAD = 16           # ... plus 16 more, so that they are not a power of two apart
 
 
 # --------------------------------------------------------------------------- transforms
@@ -53,114 +54,184 @@ ALIGN_PAD = 16           # ... 64 bytes, so the 16 rows do not share cache sets
 #   that would take more than 8 comparisons;
 # * stride-2 loads come in complete pairs (x[2t] together with x[2t + 1]): LLVM loads
 #   those as whole vectors and unzips them, but turns a lone x[2t] into a slow gather;
-# * the scratch rows of one image plane fit the L1 cache; only the transformed tiles
-#   go out to L2, where stores cost 4x more;
+# * the scratch rows of a group of planes fit the L1 cache; only the transformed tiles
+#   go out to L2, where stores cost several times more;
 # * offsets are np.uint64: Numba guards signed indices against negative wraparound, and
 #   it types an integer literal as int64, so ``2 * j`` with an unsigned j is signed again
 #   -- the loops name their unsigned 1, 2, 3.
 
 @numba.njit(cache=True, inline="always")
-def _pixel(x_flat, row_start, column, width):
-    """x_flat[row_start + column], or 0 where the column lies in the padding."""
-    if column < 0 or column >= width:
+def _pixel(x_flat, image, row, column, height, width):
+    """Pixel (row, column) of the plane starting at x_flat[image], or 0 in the padding."""
+    if row < 0 or row >= height or column < 0 or column >= width:
         return x_flat.dtype.type(0)
-    return x_flat[np.uint64(row_start + column)]
+    return x_flat[np.uint64(image + row * width + column)]
+
+
+@numba.njit(cache=True, inline="always")
+def _combine_rows(source, s0, s1, s2, s3, t, o0, o1, o2, o3, count):
+    """t[o_xi + w] = (B^T d)[xi] for the 4 rows d_r = source[s_r + w], w < count (all unsigned)."""
+    for w in range(count):                       # d0 - d2 and d1 - d3
+        t[o0 + w] = source[s0 + w] - source[s2 + w]
+        t[o3 + w] = source[s1 + w] - source[s3 + w]
+    for w in range(count):                       # d1 + d2 and d2 - d1
+        t[o1 + w] = source[s1 + w] + source[s2 + w]
+        t[o2 + w] = source[s2 + w] - source[s1 + w]
+
+
+@numba.njit(cache=True, inline="always")
+def _column_value(x_flat, image, first_row, column, height, width, xi):
+    """(B^T d)[xi] of the 4 pixels at one column in rows first_row..first_row+3 (padding is 0)."""
+    d0 = _pixel(x_flat, image, first_row, column, height, width)
+    d1 = _pixel(x_flat, image, first_row + 1, column, height, width)
+    d2 = _pixel(x_flat, image, first_row + 2, column, height, width)
+    d3 = _pixel(x_flat, image, first_row + 3, column, height, width)
+    if xi == 0:
+        return d0 - d2
+    if xi == 1:
+        return d1 + d2
+    if xi == 2:
+        return d2 - d1
+    return d1 - d3
 
 
 @numba.njit(nogil=True, cache=True, fastmath=False)
 def _transform_input_njit(x, first, last, pad_h, pad_w, tiles_h, tiles_w, v):
-    """v[xi*4 + nu, (c, n - first, i, j)] = (B^T d B)[xi, nu], d the tile (i, j) of x_padded[n, c]."""
+    """v[xi*4 + nu, (c, n - first, i, j)] = (B^T d B)[xi, nu], d the tile (i, j) of x_padded[n, c].
+
+    Down the columns first (B^T d: four input rows, unit stride, a whole row at a time),
+    then along the rows (... B: the only stride-2 step, one flat loop over a group of
+    planes).
+    """
     _, channels, height, width = x.shape
     one, two, three = np.uint64(1), np.uint64(2), np.uint64(3)
-    tiles, t_w = tiles_h * tiles_w, np.uint64(tiles_w)
-    stride, xi_step = np.uint64(v.shape[1]), np.uint64(4 * v.shape[1])   # (xi, nu) -> (xi + 1, nu)
+    images, tiles = last - first, tiles_h * tiles_w
+    stride = np.uint64(v.shape[1])
     x_flat, v_flat = x.reshape(-1), v.reshape(-1)
-    # tile columns [inner_low, inner_high) read only columns inside the image
-    inner_low = min((pad_w + 1) // 2, tiles_w)
-    inner_high = max(inner_low, min(tiles_w, (width + pad_w - 4) // 2 + 1))
-    # row pass of one plane: rows[(parity*4 + nu)*part + k*tiles_w + j] = (d B)[., nu] of
-    # tile column j on padded row 2k + parity; tiles_h + 1 tile rows, as tile row i reads
-    # padded rows 2i..2i+3
-    part = np.uint64((tiles_h + 1) * tiles_w)
-    rows = np.empty(8 * (tiles_h + 1) * tiles_w, dtype=x.dtype)
-    for n in range(first, last):
-        for c in range(channels):
+    # column pass of a group of planes, numbered as v's columns (c, n): per tile row i of
+    # group plane g, t[xi*block + 1 + (g*tiles_h + i)*row_w + w] = (B^T d)[xi] at padded
+    # column w + 1, so a row holds padded columns 1 .. 2*tiles_w; one guard number before
+    # each xi block and three after
+    row_w = 2 * tiles_w
+    group = max(1, min(images * channels, GROUP_TILES // tiles))
+    block = group * tiles_h * row_w + 4
+    t = np.zeros(4 * block, dtype=x.dtype)
+    edge = np.zeros(4 * row_w, dtype=x.dtype)     # the 4 rows of a tile row that reads padding
+    first_col = 1 - pad_w                         # the x column at t's column 0
+    w_low = max(0, -first_col)                    # t's columns [w_low, w_high) lie inside x;
+    w_high = max(w_low, min(row_w, width - first_col))   # the others stay zero
+    count = np.uint64(w_high - w_low)
+    left_column, right_column = -pad_w, row_w + 1 - pad_w   # the padded columns 0 and 2*tiles_w + 1
+    for group_start in range(0, images * channels, group):
+        group_stop = min(images * channels, group_start + group)
+        for plane in range(group_start, group_stop):
+            c, n = plane // images, first + plane % images
             image = (n * channels + c) * height * width
-            for padded_row in range(2 * tiles_h + 2):
-                h = padded_row - pad_h
-                o0 = np.uint64(((padded_row % 2) * 4 * (tiles_h + 1) + padded_row // 2) * tiles_w)
-                o1 = o0 + part
-                o2 = o1 + part
-                o3 = o2 + part
-                if h < 0 or h >= height:            # a padding row
-                    for j in range(t_w):
-                        rows[o0 + j], rows[o1 + j], rows[o2 + j], rows[o3 + j] = 0, 0, 0, 0
-                    continue
-                start = image + h * width
-                for edge in range(inner_low + tiles_w - inner_high):   # tiles that read padding
-                    j = edge if edge < inner_low else inner_high + edge - inner_low
-                    left = 2 * j - pad_w            # the tile's first column
-                    d0, d1 = _pixel(x_flat, start, left, width), _pixel(x_flat, start, left + 1, width)
-                    d2, d3 = _pixel(x_flat, start, left + 2, width), _pixel(x_flat, start, left + 3, width)
-                    q = np.uint64(j)
-                    rows[o0 + q], rows[o1 + q] = d0 - d2, d1 + d2
-                    rows[o2 + q], rows[o3 + q] = d2 - d1, d1 - d3
-                base = np.uint64(start) - np.uint64(pad_w)    # x_flat[base + 2j + s] = d_s
-                for j in range(np.uint64(inner_low), np.uint64(inner_high)):   # d0 - d2, d1 - d3
-                    d = base + two * j
-                    rows[o0 + j] = x_flat[d] - x_flat[d + two]
-                    rows[o3 + j] = x_flat[d + one] - x_flat[d + three]
-                for j in range(np.uint64(inner_low), np.uint64(inner_high)):   # d1 + d2, d2 - d1
-                    d = base + two * j + one
-                    rows[o1 + j] = x_flat[d] + x_flat[d + one]
-                    rows[o2 + j] = x_flat[d + one] - x_flat[d]
-            # column pass: tile row i reads padded rows 2i..2i+3 = even[i], odd[i],
-            # even[i+1], odd[i+1]; over flat tile numbers q = i*tiles_w + j the next
-            # tile row is q + tiles_w, so each position is one unit-stride loop
-            target = np.uint64((c * (last - first) + n - first) * tiles)
-            for nu in range(4):
-                even, odd = np.uint64(nu) * part, np.uint64(4 + nu) * part
-                out0 = np.uint64(nu) * stride + target
-                out1 = out0 + xi_step
-                out2 = out1 + xi_step
-                out3 = out2 + xi_step
-                for q in range(np.uint64(tiles)):   # d0 - d2 and d1 - d3
-                    v_flat[out0 + q] = rows[even + q] - rows[even + q + t_w]
-                    v_flat[out3 + q] = rows[odd + q] - rows[odd + q + t_w]
-                for q in range(np.uint64(tiles)):   # d1 + d2 and d2 - d1
-                    v_flat[out1 + q] = rows[odd + q] + rows[even + q + t_w]
-                    v_flat[out2 + q] = rows[even + q + t_w] - rows[odd + q]
+            for i in range(tiles_h):
+                top = 2 * i - pad_h               # the x row of the tile row's first padded row
+                o0 = np.uint64(1 + ((plane - group_start) * tiles_h + i) * row_w + w_low)
+                o1 = o0 + np.uint64(block)
+                o2 = o1 + np.uint64(block)
+                o3 = o2 + np.uint64(block)
+                if top >= 0 and top + 3 < height:
+                    s0 = np.uint64(image + top * width + first_col + w_low)
+                    s1 = s0 + np.uint64(width)
+                    s2 = s1 + np.uint64(width)
+                    s3 = s2 + np.uint64(width)
+                    _combine_rows(x_flat, s0, s1, s2, s3, t, o0, o1, o2, o3, count)
+                else:                             # copy the rows, zeros for the padding ones
+                    for r in range(4):
+                        target_row = np.uint64(r * row_w + w_low)
+                        if 0 <= top + r < height:
+                            source_row = np.uint64(image + (top + r) * width + first_col + w_low)
+                            for w in range(count):
+                                edge[target_row + w] = x_flat[source_row + w]
+                        else:
+                            for w in range(count):
+                                edge[target_row + w] = 0
+                    e0 = np.uint64(w_low)
+                    e1 = e0 + np.uint64(row_w)
+                    e2 = e1 + np.uint64(row_w)
+                    e3 = e2 + np.uint64(row_w)
+                    _combine_rows(edge, e0, e1, e2, e3, t, o0, o1, o2, o3, count)
+        # row pass, flat over the group's tiles: tile q reads t's columns 2q - 1 .. 2q + 2
+        # of its xi block (a plane's tiles_h rows of 2*tiles_w columns hold 2*tiles numbers)
+        target = np.uint64(group_start * tiles)
+        group_tiles = np.uint64((group_stop - group_start) * tiles)
+        for xi in range(4):
+            base = np.uint64(xi * block)
+            out0 = np.uint64(4 * xi) * stride + target
+            out1 = out0 + stride
+            out2 = out1 + stride
+            out3 = out2 + stride
+            for q in range(group_tiles):          # d0 - d2 and d1 - d3
+                v_flat[out0 + q] = t[base + two * q] - t[base + two * q + two]
+                v_flat[out3 + q] = t[base + two * q + one] - t[base + two * q + three]
+            for q in range(group_tiles):          # d1 + d2 and d2 - d1
+                v_flat[out1 + q] = t[base + two * q + one] + t[base + two * q + two]
+                v_flat[out2 + q] = t[base + two * q + two] - t[base + two * q + one]
+        # the first and last tile of each tile row read one column past t's row: redo them
+        for plane in range(group_start, group_stop):
+            c, n = plane // images, first + plane % images
+            image = (n * channels + c) * height * width
+            for i in range(tiles_h):
+                row_number = (plane - group_start) * tiles_h + i
+                first_tile = np.uint64(row_number * tiles_w)
+                last_tile = first_tile + np.uint64(tiles_w - 1)
+                for xi in range(4):
+                    row = np.uint64(xi * block + 1 + row_number * row_w)
+                    left, right = x.dtype.type(0), x.dtype.type(0)   # padding, unless inside x
+                    top = 2 * i - pad_h
+                    if left_column >= 0:
+                        left = _column_value(x_flat, image, top, left_column, height, width, xi)
+                    if right_column < width:
+                        right = _column_value(x_flat, image, top, right_column, height, width, xi)
+                    out0 = np.uint64(4 * xi) * stride + target          # position (xi, 0)
+                    out3 = out0 + np.uint64(3) * stride                 # position (xi, 3)
+                    v_flat[out0 + first_tile] = left - t[row + one]                 # d0 - d2
+                    v_flat[out3 + last_tile] = t[row + np.uint64(row_w - 2)] - right   # d1 - d3
 
 
 @numba.njit(nogil=True, cache=True, fastmath=False)
 def _transform_output_njit(m, first, last, tiles_h, tiles_w, y):
-    """y[n, k, 2i + a, 2j + b] = (A^T m A)[a, b], m the 4x4 tile (k, n - first, i, j); cropped."""
+    """y[n, k, 2i + a, 2j + b] = (A^T m A)[a, b], m the 4x4 tile (k, n - first, i, j); cropped.
+
+    Down the columns first (A^T m: one flat loop over a group of planes), then along the
+    rows (... A: pairs of outputs, a row at a time).
+    """
     _, out_channels, out_h, out_w = y.shape
     one, two = np.uint64(1), np.uint64(2)
-    tiles, part = tiles_h * tiles_w, np.uint64(tiles_h * tiles_w)
+    images, tiles = last - first, tiles_h * tiles_w
     stride, xi_step = np.uint64(m.shape[1]), np.uint64(4 * m.shape[1])
     m_flat, y_flat = m.reshape(-1), y.reshape(-1)
-    # column pass of one plane: sums[(a*4 + nu)*tiles + q] = (A^T m)[a, nu] of tile q
-    sums = np.empty(8 * tiles, dtype=y.dtype)
+    # column pass of a group of planes, numbered as m's columns (k, n):
+    # sums[(a*4 + nu)*part + q] = (A^T m)[a, nu] of the group's tile q
+    group = max(1, min(images * out_channels, GROUP_TILES // tiles))
+    part = np.uint64(group * tiles)
+    sums = np.empty(8 * group * tiles, dtype=y.dtype)
     full_w = np.uint64(out_w // 2)          # tile columns whose two outputs both exist
-    for n in range(first, last):
-        for k in range(out_channels):
-            source = np.uint64((k * (last - first) + n - first) * tiles)
-            for nu in range(4):
-                in0 = np.uint64(nu) * stride + source
-                in1 = in0 + xi_step
-                in2 = in1 + xi_step
-                in3 = in2 + xi_step
-                top, bottom = np.uint64(nu) * part, np.uint64(4 + nu) * part
-                for q in range(part):
-                    sums[top + q] = m_flat[in0 + q] + m_flat[in1 + q] + m_flat[in2 + q]
-                for q in range(part):
-                    sums[bottom + q] = m_flat[in1 + q] - m_flat[in2 + q] - m_flat[in3 + q]
-            # row pass: output row 2i + a from sums[a, :, tile row i]
+    for group_start in range(0, images * out_channels, group):
+        group_stop = min(images * out_channels, group_start + group)
+        source = np.uint64(group_start * tiles)
+        group_tiles = np.uint64((group_stop - group_start) * tiles)
+        for nu in range(4):
+            in0 = np.uint64(nu) * stride + source
+            in1 = in0 + xi_step
+            in2 = in1 + xi_step
+            in3 = in2 + xi_step
+            top, bottom = np.uint64(nu) * part, np.uint64(4 + nu) * part
+            for q in range(group_tiles):
+                sums[top + q] = m_flat[in0 + q] + m_flat[in1 + q] + m_flat[in2 + q]
+            for q in range(group_tiles):
+                sums[bottom + q] = m_flat[in1 + q] - m_flat[in2 + q] - m_flat[in3 + q]
+        # row pass: output row 2i + a of each plane from sums[a, :, its tile row i]
+        for plane in range(group_start, group_stop):
+            k, n = plane // images, first + plane % images
             image = (n * out_channels + k) * out_h * out_w
             for h in range(out_h):
                 line = np.uint64(image + h * out_w)
-                s0 = np.uint64((h % 2) * 4 * tiles + h // 2 * tiles_w)
+                s0 = np.uint64(h % 2) * np.uint64(4) * part \
+                    + np.uint64((plane - group_start) * tiles + h // 2 * tiles_w)
                 s1 = s0 + part
                 s2 = s1 + part
                 s3 = s2 + part
@@ -174,52 +245,63 @@ def _transform_output_njit(m, first, last, tiles_h, tiles_w, y):
 
 @numba.njit(nogil=True, cache=True, fastmath=False)
 def _transform_grad_output_njit(grad_output, first, last, tiles_h, tiles_w, grad_m):
-    """grad_m[xi*4 + nu, (k, n - first, i, j)] = (A dY A^T)[xi, nu], dY the 2x2 tile (i, j) of grad_output[n, k]."""
+    """grad_m[xi*4 + nu, (k, n - first, i, j)] = (A dY A^T)[xi, nu], dY tile (i, j) of dY[n, k].
+
+    Down the columns first (A dY: output rows 2i and 2i + 1), then along the rows
+    (... A^T: pairs of columns, one flat loop over a group of planes).  The tiles do not
+    overlap, so every read stays inside its own tile.
+    """
     _, out_channels, out_h, out_w = grad_output.shape
     one, two = np.uint64(1), np.uint64(2)
-    tiles, t_w, part = tiles_h * tiles_w, np.uint64(tiles_w), np.uint64(tiles_h * tiles_w)
-    stride, xi_step = np.uint64(grad_m.shape[1]), np.uint64(4 * grad_m.shape[1])
+    images, tiles = last - first, tiles_h * tiles_w
+    stride = np.uint64(grad_m.shape[1])
     g_flat, m_flat = grad_output.reshape(-1), grad_m.reshape(-1)
-    full_w = np.uint64(out_w // 2)          # tile columns whose two inputs both exist
-    # row pass of one plane: rows[(a*4 + nu)*tiles + i*tiles_w + j] = (dY A^T)[a, nu] of
-    # tile (i, j), from output row 2i + a; an odd height leaves the last one zero
-    rows = np.empty(8 * tiles, dtype=grad_output.dtype)
-    for n in range(first, last):
-        for k in range(out_channels):
+    # column pass of a group of planes, numbered as grad_m's columns (k, n):
+    # u[xi*part + (g*tiles_h + i)*row_w + w] = (A dY)[xi] at column w of tile row i of
+    # group plane g; an odd width leaves the last column zero, an odd height the last row
+    row_w = 2 * tiles_w
+    group = max(1, min(images * out_channels, GROUP_TILES // tiles))
+    part = np.uint64(group * tiles_h * row_w)
+    u = np.zeros(4 * group * tiles_h * row_w, dtype=grad_output.dtype)
+    width = np.uint64(out_w)
+    for group_start in range(0, images * out_channels, group):
+        group_stop = min(images * out_channels, group_start + group)
+        for plane in range(group_start, group_stop):
+            k, n = plane // images, first + plane % images
             image = (n * out_channels + k) * out_h * out_w
-            for h in range(2 * tiles_h):
-                o0 = np.uint64((h % 2) * 4 * tiles + h // 2 * tiles_w)
+            for i in range(tiles_h):
+                upper = np.uint64(image + 2 * i * out_w)
+                lower = upper + width
+                o0 = np.uint64(((plane - group_start) * tiles_h + i) * row_w)
                 o1 = o0 + part
                 o2 = o1 + part
                 o3 = o2 + part
-                if h >= out_h:
-                    for j in range(t_w):
-                        rows[o0 + j], rows[o1 + j], rows[o2 + j], rows[o3 + j] = 0, 0, 0, 0
-                    continue
-                start = np.uint64(image + h * out_w)
-                for j in range(full_w):
-                    rows[o0 + j] = g_flat[start + two * j]
-                    rows[o1 + j] = g_flat[start + two * j] + g_flat[start + two * j + one]
-                for j in range(full_w):
-                    rows[o2 + j] = g_flat[start + two * j] - g_flat[start + two * j + one]
-                    rows[o3 + j] = -g_flat[start + two * j + one]
-                if out_w % 2:                   # the last tile column has no right input
-                    j, left = full_w, g_flat[start + two * full_w]
-                    rows[o0 + j], rows[o1 + j], rows[o2 + j], rows[o3 + j] = left, left, left, 0
-            # column pass: rows 2i and 2i + 1
-            target = np.uint64((k * (last - first) + n - first) * tiles)
-            for nu in range(4):
-                upper, lower = np.uint64(nu) * part, np.uint64(4 + nu) * part
-                out0 = np.uint64(nu) * stride + target
-                out1 = out0 + xi_step
-                out2 = out1 + xi_step
-                out3 = out2 + xi_step
-                for q in range(part):
-                    m_flat[out0 + q] = rows[upper + q]
-                    m_flat[out3 + q] = -rows[lower + q]
-                for q in range(part):
-                    m_flat[out1 + q] = rows[upper + q] + rows[lower + q]
-                    m_flat[out2 + q] = rows[upper + q] - rows[lower + q]
+                if 2 * i + 1 < out_h:
+                    for w in range(width):
+                        u[o0 + w] = g_flat[upper + w]
+                        u[o3 + w] = -g_flat[lower + w]
+                    for w in range(width):
+                        u[o1 + w] = g_flat[upper + w] + g_flat[lower + w]
+                        u[o2 + w] = g_flat[upper + w] - g_flat[lower + w]
+                else:                           # an odd height: the second row is zero
+                    for w in range(width):
+                        u[o0 + w], u[o1 + w] = g_flat[upper + w], g_flat[upper + w]
+                        u[o2 + w], u[o3 + w] = g_flat[upper + w], 0
+        # row pass, flat over the group's tiles: tile q holds columns 2q and 2q + 1
+        target = np.uint64(group_start * tiles)
+        group_tiles = np.uint64((group_stop - group_start) * tiles)
+        for xi in range(4):
+            base = np.uint64(xi) * part
+            out0 = np.uint64(4 * xi) * stride + target
+            out1 = out0 + stride
+            out2 = out1 + stride
+            out3 = out2 + stride
+            for q in range(group_tiles):
+                m_flat[out0 + q] = u[base + two * q]
+                m_flat[out3 + q] = -u[base + two * q + one]
+            for q in range(group_tiles):
+                m_flat[out1 + q] = u[base + two * q] + u[base + two * q + one]
+                m_flat[out2 + q] = u[base + two * q] - u[base + two * q + one]
 
 
 # --------------------------------------------------------------------------- chunks
