@@ -11,11 +11,10 @@ import importlib
 import numpy as np
 import pytest
 
+from conftest import DTYPES, WINOGRAD_TOLERANCE
 from tinyres.backend import cpu_threads, guard, numpy_kernels
 
 # relative to the largest |value| of the expected array (see _assert_close)
-RTOL = {np.float64: 1e-12, np.float32: 5e-6}
-DTYPES = [np.float64, np.float32]
 KERNEL, STRIDE, DILATION = (3, 3), (1, 1), (1, 1)
 
 # (batch, in_channels, out_channels, height, width, padding)
@@ -73,11 +72,11 @@ def _reference(x, weight, grad_output, padding):
 
 
 def _assert_close(actual, expected, dtype):
-    """Same shape and dtype; values within RTOL of the expected array's largest magnitude."""
+    """Same shape and dtype; values within WINOGRAD_TOLERANCE of the expected array's largest magnitude."""
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
     assert actual.dtype == dtype, (actual.dtype, dtype)
     scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
-    np.testing.assert_allclose(actual, expected, rtol=0, atol=RTOL[dtype] * scale)
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=WINOGRAD_TOLERANCE[dtype] * scale)
 
 
 def _all_three(twin, x, weight, grad_output, padding):
