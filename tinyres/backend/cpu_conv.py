@@ -48,6 +48,15 @@ def uses_winograd(kernel_size, stride, padding, dilation):
     return _winograd_allowed and cpu_winograd.supports(kernel_size, stride, padding, dilation)
 
 
+def _takes_winograd(x, weight, stride, padding, dilation):
+    """Whether this call runs Winograd: its geometry qualifies and the batch is not empty.
+
+    An empty batch (a model summary's) runs im2col, since Winograd's filter transform would
+    be all of its cost.
+    """
+    return x.shape[0] > 0 and uses_winograd(weight.shape[2:], stride, padding, dilation)
+
+
 @contextlib.contextmanager
 def im2col_only():
     """Run every convolution in the block by chunked im2col, Winograd's shapes too.
@@ -70,8 +79,7 @@ def conv2d_forward(x, weight, stride, padding, dilation, im2col):
 
     x: (N, C, H, W), weight: (K, C, R, S) -> y: (N, K, Ho, Wo)
     """
-    # an empty batch (a model summary's) skips Winograd, whose filter transform would be all its cost
-    if x.shape[0] > 0 and uses_winograd(weight.shape[2:], stride, padding, dilation):
+    if _takes_winograd(x, weight, stride, padding, dilation):
         return cpu_winograd.conv3x3_forward(x, weight, padding)
     batch, _, height, width = x.shape
     out_channels = weight.shape[0]
@@ -99,7 +107,7 @@ def conv2d_backward(grad_output, x, weight, stride, padding, dilation, need_inpu
     -> dx: (N, C, H, W) or None, dweight: (K, C, R, S) or None
     """
     kernel_size = weight.shape[2:]
-    if x.shape[0] > 0 and uses_winograd(kernel_size, stride, padding, dilation):
+    if _takes_winograd(x, weight, stride, padding, dilation):
         grad_x = cpu_winograd.conv3x3_backward_input(grad_output, weight, padding, x.shape) \
             if need_input else None
         grad_weight = cpu_winograd.conv3x3_backward_weight(grad_output, x, padding) \

@@ -376,10 +376,9 @@ def conv3x3_backward_input(grad_output, weight, padding, x_shape):
     """
     check_arguments("conv3x3_backward_input", x_shape, padding, weight_shape=weight.shape,
                     grad_shape=grad_output.shape)
-    grad_output, weight = _prepare(grad_output, weight)
     turned = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)          # (C, K, 3, 3)
-    u = np.ascontiguousarray(transform_filter(turned).reshape(16, *turned.shape[:2]))
-    return _forward(grad_output, u, (MAX_PADDING - int(padding[0]), MAX_PADDING - int(padding[1])))
+    full = (MAX_PADDING - int(padding[0]), MAX_PADDING - int(padding[1]))
+    return conv3x3_forward(grad_output, turned, full)
 
 
 @backward_kernel
