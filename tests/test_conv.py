@@ -179,6 +179,60 @@ def test_conv2d_of_an_empty_batch_has_zero_weight_gradient(backend, rng):
     np.testing.assert_array_equal(w.grad.numpy(), 0)
 
 
+# --------------------------------------------------------------------------- 1x1 kernels
+# (batch, channels, height, width, out_channels, kernel, stride, padding, dilation): strides
+# that skip pixels and sizes they do not divide, as a bottleneck block's shortcut has
+_POINTWISE_CASES = [(3, 4, 5, 6, 3, 1, 1, 0, 1), (2, 3, 7, 6, 5, 1, 2, 0, 1), (2, 3, 7, 8, 4, 1, 3, 0, 2)]
+
+
+@pytest.mark.parametrize("case", _POINTWISE_CASES, ids=case_id)
+def test_conv2d_1x1_gradcheck_on_both_numba_paths(case, numba_conv_path, rng):
+    with tr.use_backend("numba"):
+        _gradcheck(case, rng)
+
+
+@pytest.mark.parametrize("case", _POINTWISE_CASES, ids=case_id)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_conv2d_1x1_on_both_numba_paths_matches_torch(case, dtype, numba_conv_path, rng):
+    with tr.use_backend("numba"):
+        _check_against_torch(case, dtype, rng)
+
+
+def test_numba_runs_unpadded_1x1_convolutions_as_products_per_image(monkeypatch, rng):
+    pytest.importorskip("numba", reason="numba is not installed: the numba backend cannot run here")
+    from tinyres.backend import cpu_conv
+    calls = []
+    for name in ("_pointwise_forward", "_pointwise_backward"):
+        original = getattr(cpu_conv, name)
+        monkeypatch.setattr(cpu_conv, name,
+                            lambda *args, _name=name, _original=original:
+                            calls.append(_name) or _original(*args))
+
+    def run(padding):
+        x = tr.tensor(rng.standard_normal((2, 3, 6, 6)), requires_grad=True)
+        w = tr.tensor(rng.standard_normal((4, 3, 1, 1)), requires_grad=True)
+        with tr.use_backend("numba"):
+            F.conv2d(x, w, stride=2, padding=padding).sum().backward()
+
+    run(padding=0)
+    assert calls == ["_pointwise_forward", "_pointwise_backward"]
+    calls.clear()
+    run(padding=1)                      # padding puts zeros among the pixels: im2col's job
+    with cpu_conv.im2col_only():
+        run(padding=0)
+    assert calls == []
+
+
+def test_conv2d_1x1_of_an_empty_batch_has_zero_weight_gradient(backend, rng):
+    x = tr.tensor(np.zeros((0, 3, 5, 5)), requires_grad=True)
+    w = tr.tensor(rng.standard_normal((4, 3, 1, 1)), requires_grad=True)
+    out = F.conv2d(x, w, stride=2)
+    assert out.shape == (0, 4, 3, 3)
+    out.sum().backward()
+    assert x.grad.shape == (0, 3, 5, 5)
+    np.testing.assert_array_equal(w.grad.numpy(), 0)
+
+
 # --------------------------------------------------------------------------- column blocks
 @pytest.fixture
 def narrow_column_blocks(monkeypatch):

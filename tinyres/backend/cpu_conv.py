@@ -7,6 +7,10 @@ product.  Two strategies make it fast on a CPU, and :func:`conv2d_forward` /
 * **Winograd F(2x2, 3x3)** (``cpu_winograd.py``) for 3x3 kernels at stride 1 and
   dilation 1 -- most of a ResNet.  It needs 16 multiplications per 2x2 output tile where
   im2col needs 36, and its transforms are cheaper than im2col's copies.
+* **One matrix product per image** for 1x1 kernels without padding (the bottleneck blocks'
+  and the shortcuts' convolutions): there im2col would only copy x, so
+  ``y[n] = W @ x[n]`` runs on x as it lies, as a stack of products the BLAS threads
+  itself.
 * **im2col in batch chunks** for every other shape, below.
 
 Why chunks rather than one big im2col and one big GEMM?  For the first ResNet-20 stage at
@@ -37,7 +41,7 @@ from .cpu_threads import chunk_size, map_chunks
 from .shapes import conv_output_hw
 
 
-_winograd_allowed = True
+_shortcuts_allowed = True       # False inside im2col_only(): every shape runs chunked im2col
 
 
 def uses_winograd(kernel_size, stride, padding, dilation):
@@ -45,7 +49,16 @@ def uses_winograd(kernel_size, stride, padding, dilation):
 
     3x3 kernels at stride 1 and dilation 1 with padding 0..2, unless inside :func:`im2col_only`.
     """
-    return _winograd_allowed and cpu_winograd.supports(kernel_size, stride, padding, dilation)
+    return _shortcuts_allowed and cpu_winograd.supports(kernel_size, stride, padding, dilation)
+
+
+def uses_pointwise(kernel_size, padding):
+    """True when :func:`conv2d_forward` runs a 1x1 convolution as one product per image.
+
+    1x1 kernels without padding (any stride; dilation means nothing for them), unless inside
+    :func:`im2col_only`.
+    """
+    return _shortcuts_allowed and tuple(kernel_size) == (1, 1) and tuple(padding) == (0, 0)
 
 
 def _takes_winograd(x, weight, stride, padding, dilation):
@@ -59,28 +72,31 @@ def _takes_winograd(x, weight, stride, padding, dilation):
 
 @contextlib.contextmanager
 def im2col_only():
-    """Run every convolution in the block by chunked im2col, Winograd's shapes too.
+    """Run every convolution in the block by chunked im2col, Winograd's and 1x1 shapes too.
 
-    For comparing the two algorithms on the same layer (lesson 8, the benchmarks, the tests).
+    For comparing the algorithms on the same layer (lesson 8, the benchmarks, the tests).
 
     >>> with im2col_only():
     ...     y = F.conv2d(x, w, padding=1)
     """
-    global _winograd_allowed
-    previous, _winograd_allowed = _winograd_allowed, False
+    global _shortcuts_allowed
+    previous, _shortcuts_allowed = _shortcuts_allowed, False
     try:
         yield
     finally:
-        _winograd_allowed = previous
+        _shortcuts_allowed = previous
 
 
 def conv2d_forward(x, weight, stride, padding, dilation, im2col):
-    """y = conv2d(x, weight) without bias, by Winograd where it applies, else chunked im2col.
+    """y = conv2d(x, weight) without bias: Winograd or one product per image where they
+    apply, else chunked im2col.
 
     x: (N, C, H, W), weight: (K, C, R, S) -> y: (N, K, Ho, Wo)
     """
     if _takes_winograd(x, weight, stride, padding, dilation):
         return cpu_winograd.conv3x3_forward(x, weight, padding)
+    if uses_pointwise(weight.shape[2:], padding):
+        return _pointwise_forward(x, weight, stride)
     batch, _, height, width = x.shape
     out_channels = weight.shape[0]
     out_h, out_w = conv_output_hw(height, width, weight.shape[2:], stride, padding, dilation)
@@ -113,6 +129,8 @@ def conv2d_backward(grad_output, x, weight, stride, padding, dilation, need_inpu
         grad_weight = cpu_winograd.conv3x3_backward_weight(grad_output, x, padding) \
             if need_weight else None
         return grad_x, grad_weight
+    if uses_pointwise(kernel_size, padding):
+        return _pointwise_backward(grad_output, x, weight, stride, need_input, need_weight)
     out_channels = weight.shape[0]
     w_matrix = weight.reshape(out_channels, -1)                          # (K, C*R*S)
     grad_x = np.empty_like(x) if need_input else None
@@ -140,6 +158,51 @@ def conv2d_backward(grad_output, x, weight, stride, padding, dilation, need_inpu
     if need_weight:   # the start value keeps an empty batch's gradient a zero matrix
         zero = np.zeros((w_matrix.shape[1], out_channels), dtype=weight.dtype)
         grad_weight = sum(partial_dw, zero).T.reshape(weight.shape)
+    return grad_x, grad_weight
+
+
+def _sampled(x, stride):
+    """The pixels a 1x1 kernel at ``stride`` reads, as (N, C, Ho*Wo): x[:, :, ::sh, ::sw]."""
+    if tuple(stride) != (1, 1):
+        x = x[:, :, ::stride[0], ::stride[1]]
+    batch, channels, out_h, out_w = x.shape
+    return x.reshape(batch, channels, out_h * out_w)   # a copy only where the stride skipped pixels
+
+
+def _pointwise_forward(x, weight, stride):
+    """y[n] = W @ x[n] over the sampled pixels: a 1x1 convolution needs no im2col.
+
+    x: (N, C, H, W), weight: (K, C, 1, 1) -> y: (N, K, Ho, Wo), Ho = ceil(H / sh)
+    """
+    batch, _, height, width = x.shape
+    out_h, out_w = conv_output_hw(height, width, (1, 1), stride, (0, 0), (1, 1))
+    y = np.matmul(weight.reshape(weight.shape[:2]), _sampled(x, stride))    # (N, K, Ho*Wo)
+    return y.reshape(batch, weight.shape[0], out_h, out_w)
+
+
+def _pointwise_backward(grad_output, x, weight, stride, need_input, need_weight):
+    """dx and dW of :func:`_pointwise_forward` (None where not needed).
+
+        dx[n] = W^T @ dY[n]  (on the sampled pixels, zero on the others),
+        dW = sum_n dY[n] @ x[n]^T
+
+    grad_output: (N, K, Ho, Wo), x: (N, C, H, W), weight: (K, C, 1, 1)
+    """
+    w_matrix = weight.reshape(weight.shape[:2])                          # (K, C)
+    batch, out_channels, out_h, out_w = grad_output.shape
+    grad_matrix = grad_output.reshape(batch, out_channels, out_h * out_w)   # (N, K, Ho*Wo)
+    grad_x = grad_weight = None
+    if need_input:
+        grad_sampled = np.matmul(w_matrix.T, grad_matrix)                # (N, C, Ho*Wo)
+        if tuple(stride) == (1, 1):
+            grad_x = grad_sampled.reshape(x.shape)
+        else:
+            grad_x = np.zeros_like(x)
+            grad_x[:, :, ::stride[0], ::stride[1]] = grad_sampled.reshape(
+                x.shape[:2] + (out_h, out_w))
+    if need_weight:   # per-image products, then their sum: an empty batch gives zeros
+        per_image = np.matmul(grad_matrix, _sampled(x, stride).transpose(0, 2, 1))   # (N, K, C)
+        grad_weight = per_image.sum(axis=0).reshape(weight.shape)
     return grad_x, grad_weight
 
 

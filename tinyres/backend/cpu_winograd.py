@@ -49,6 +49,9 @@ ALIGN_PAD = 16           # ... plus 16 more, so that they are not a power of two
 #
 # * flat arrays and offsets only: an array view made inside a loop (``rows[parity]``)
 #   costs two atomic reference-count updates, which took longer than the arithmetic;
+# * the helpers below are plain compiled functions that LLVM inlines, not
+#   ``inline="always"``: Numba's own inlining copies each array argument into a new
+#   variable, with the same reference-count updates at every call (once per tile row);
 # * every loop writes one or two arrays and reads at most four: LLVM vectorizes a loop
 #   only after checking at run time that its arrays do not overlap, and it gives up when
 #   that would take more than 8 comparisons;
@@ -60,7 +63,7 @@ ALIGN_PAD = 16           # ... plus 16 more, so that they are not a power of two
 #   it types an integer literal as int64, so ``2 * j`` with an unsigned j is signed again
 #   -- the loops name their unsigned 1, 2, 3.
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _pixel(x_flat, image, row, column, height, width):
     """Pixel (row, column) of the plane starting at x_flat[image], or 0 in the padding."""
     if row < 0 or row >= height or column < 0 or column >= width:
@@ -68,7 +71,7 @@ def _pixel(x_flat, image, row, column, height, width):
     return x_flat[np.uint64(image + row * width + column)]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _combine_rows(source, s0, s1, s2, s3, t, o0, o1, o2, o3, count):
     """t[o_xi + w] = (B^T d)[xi] for the 4 rows d_r = source[s_r + w], w < count (all unsigned)."""
     for w in range(count):                       # d0 - d2 and d1 - d3
@@ -79,7 +82,7 @@ def _combine_rows(source, s0, s1, s2, s3, t, o0, o1, o2, o3, count):
         t[o2 + w] = source[s2 + w] - source[s1 + w]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _column_value(x_flat, image, first_row, column, height, width, xi):
     """(B^T d)[xi] of the 4 pixels at one column in rows first_row..first_row+3 (padding is 0)."""
     d0 = _pixel(x_flat, image, first_row, column, height, width)
