@@ -120,9 +120,16 @@ def transform_filter(weight):
     """U = G g G^T for every kernel g = weight[k, c]: 3x3 -> 4x4.
 
     weight: (K, C, 3, 3) -> U: (4, 4, K, C), U[xi, nu] is position (xi, nu)'s (K, C) matrix
+
+    Written as two products over all K*C kernels at once, U[xi, nu] = sum_r G[xi, r]
+    (g G^T)[r, nu]: the same sums as ``G @ weight @ G.T``, whose K*C separate 3x3 products
+    took a millisecond for a 64-channel layer.
     """
     g = _constant(G, weight.dtype)
-    return (g @ weight @ g.T).transpose(2, 3, 0, 1)
+    out_channels, in_channels = weight.shape[:2]
+    right = (weight.reshape(-1, 3) @ g.T).reshape(-1, 3, 4)    # g G^T: (K*C, 3, 4)
+    u = np.tensordot(g, right, axes=(1, 1))                    # G (g G^T): (4, K*C, 4)
+    return u.transpose(0, 2, 1).reshape(4, 4, out_channels, in_channels)
 
 
 def transform_input(x, padding):
@@ -186,9 +193,14 @@ def transform_filter_gradient(grad_u):
     """dweight = G^T dU G for every (k, c): 4x4 -> 3x3.  The transpose of :func:`transform_filter`.
 
     dU: (4, 4, K, C) -> dweight: (K, C, 3, 3)
+
+    dweight[k, c, r, s] = sum_{xi, nu} G[xi, r] dU[xi, nu, k, c] G[nu, s], as two products
+    over all K*C kernels at once (see :func:`transform_filter`).
     """
     g = _constant(G, grad_u.dtype)
-    return g.T @ grad_u.transpose(2, 3, 0, 1) @ g
+    left = np.tensordot(g, grad_u, axes=(0, 0))                # G^T dU: (3, 4, K, C)
+    both = np.tensordot(left, g, axes=(1, 0))                  # G^T dU G: (3, K, C, 3)
+    return both.transpose(1, 2, 0, 3)
 
 
 def conv3x3_forward(x, weight, padding):
