@@ -8,6 +8,7 @@ import torch.nn.functional as TF
 
 import tinyres as tr
 import tinyres.functional as F
+from tinyres.backend.shapes import conv_output_hw
 from conftest import assert_close, to_torch
 from grids import CONV_GRID, case_id
 
@@ -150,12 +151,15 @@ def test_conv2d_on_both_numba_paths_matches_torch(dtype, numba_conv_path, rng):
         _check_against_torch((9, 5, 11, 10, 7, 3, 1, 1, 1), dtype, rng)
 
 
+@pytest.mark.parametrize("case", [(6, 3, 8, 8, 5, 3, 1, 1, 1), (6, 3, 8, 8, 5, 1, 2, 0, 1)],
+                         ids=case_id)     # a 3x3 and a strided 1x1: every Numba path
 @pytest.mark.parametrize("cpu_backend", ["numpy", "numba"])
-def test_conv2d_results_do_not_depend_on_the_thread_count(cpu_backend, rng, one_sample_chunks,
+def test_conv2d_results_do_not_depend_on_the_thread_count(case, cpu_backend, rng, one_sample_chunks,
                                                           threads, numba_conv_path):
     pytest.importorskip(cpu_backend)
-    x, w, b, options = _make((6, 3, 8, 8, 5, 3, 1, 1, 1), np.float32, rng)
-    seed = rng.standard_normal((6, 5, 8, 8)).astype(np.float32)
+    x, w, b, options = _make(case, np.float32, rng)
+    out_hw = conv_output_hw(8, 8, (case[5], case[5]), (case[6],) * 2, (case[7],) * 2, (1, 1))
+    seed = rng.standard_normal((6, 5, *out_hw)).astype(np.float32)
     results = []
     for count in (1, 2, 3):
         threads(count)

@@ -172,38 +172,69 @@ def _sampled(x, stride):
 def _pointwise_forward(x, weight, stride):
     """y[n] = W @ x[n] over the sampled pixels: a 1x1 convolution needs no im2col.
 
+    The images are spread over the cores in chunks, as im2col's are, so the products run
+    on one BLAS thread each: a product left to the BLAS's own threads would leave them
+    spinning on the cores for a while after it returns, slowing whatever runs next.
+
     x: (N, C, H, W), weight: (K, C, 1, 1) -> y: (N, K, Ho, Wo), Ho = ceil(H / sh)
     """
     batch, _, height, width = x.shape
+    out_channels = weight.shape[0]
     out_h, out_w = conv_output_hw(height, width, (1, 1), stride, (0, 0), (1, 1))
-    y = np.matmul(weight.reshape(weight.shape[:2]), _sampled(x, stride))    # (N, K, Ho*Wo)
-    return y.reshape(batch, weight.shape[0], out_h, out_w)
+    w_matrix, sampled = weight.reshape(weight.shape[:2]), _sampled(x, stride)   # (K, C), (N, C, P)
+    y = np.empty((batch, out_channels, out_h * out_w), dtype=x.dtype)
+
+    def forward_chunk(start, stop):
+        np.matmul(w_matrix, sampled[start:stop], out=y[start:stop])
+
+    map_chunks(forward_chunk, batch, _pointwise_chunk(sampled, out_channels))
+    return y.reshape(batch, out_channels, out_h, out_w)
 
 
 def _pointwise_backward(grad_output, x, weight, stride, need_input, need_weight):
-    """dx and dW of :func:`_pointwise_forward` (None where not needed).
+    """dx and dW of :func:`_pointwise_forward` (None where not needed), chunk by chunk.
 
         dx[n] = W^T @ dY[n]  (on the sampled pixels, zero on the others),
-        dW = sum_n dY[n] @ x[n]^T
+        dW = sum_n dY[n] @ x[n]^T   (summed in chunk order, as the im2col path does)
 
     grad_output: (N, K, Ho, Wo), x: (N, C, H, W), weight: (K, C, 1, 1)
     """
+    if not (need_input or need_weight):
+        return None, None
     w_matrix = weight.reshape(weight.shape[:2])                          # (K, C)
     batch, out_channels, out_h, out_w = grad_output.shape
-    grad_matrix = grad_output.reshape(batch, out_channels, out_h * out_w)   # (N, K, Ho*Wo)
+    grad_matrix = grad_output.reshape(batch, out_channels, out_h * out_w)   # (N, K, P)
+    sampled = _sampled(x, stride) if need_weight else None              # (N, C, P)
+    grad_sampled = np.empty((batch, x.shape[1], out_h * out_w), dtype=x.dtype) \
+        if need_input else None
+
+    def backward_chunk(start, stop):
+        if need_input:
+            np.matmul(w_matrix.T, grad_matrix[start:stop], out=grad_sampled[start:stop])
+        if need_weight:
+            return np.matmul(grad_matrix[start:stop],
+                             sampled[start:stop].transpose(0, 2, 1)).sum(axis=0)   # (K, C)
+        return None
+
+    partial_dw = map_chunks(backward_chunk, batch, _pointwise_chunk(grad_matrix, x.shape[1]))
     grad_x = grad_weight = None
     if need_input:
-        grad_sampled = np.matmul(w_matrix.T, grad_matrix)                # (N, C, Ho*Wo)
         if tuple(stride) == (1, 1):
             grad_x = grad_sampled.reshape(x.shape)
         else:
             grad_x = np.zeros_like(x)
             grad_x[:, :, ::stride[0], ::stride[1]] = grad_sampled.reshape(
                 x.shape[:2] + (out_h, out_w))
-    if need_weight:   # per-image products, then their sum: an empty batch gives zeros
-        per_image = np.matmul(grad_matrix, _sampled(x, stride).transpose(0, 2, 1))   # (N, K, C)
-        grad_weight = per_image.sum(axis=0).reshape(weight.shape)
+    if need_weight:   # the start value keeps an empty batch's gradient a zero matrix
+        zero = np.zeros(w_matrix.shape, dtype=weight.dtype)
+        grad_weight = sum(partial_dw, zero).reshape(weight.shape)
     return grad_x, grad_weight
+
+
+def _pointwise_chunk(matrices, other_channels):
+    """Images per chunk of a 1x1 convolution: its (channels, pixels) matrix and the other side's."""
+    batch, channels, pixels = matrices.shape
+    return chunk_size(batch, (channels + other_channels) * pixels * matrices.dtype.itemsize)
 
 
 def _chunk(x, weight, out_h, out_w):
