@@ -9,9 +9,11 @@ most.  Every call here gets arrays of its own, made before the clock starts.  Th
 a few calls ahead, in the order the calls will use them, so that no implementation finds
 its inputs any warmer in the caches than the others do.
 
-Why a pause between calls?  PyTorch's OpenMP threads (and OpenBLAS's) keep spinning on the
-cores for some milliseconds after a call returns, and slow whatever runs next; a short
-sleep, outside the timed region, lets them go to sleep first.
+Why a pause between calls?  PyTorch's OpenMP threads keep spinning on the cores for some
+milliseconds after a call returns, and slow whatever runs next; a short sleep, outside the
+timed region, lets them go to sleep first.  OpenBLAS's threads spin for about 0.1 s by
+default, too long to wait out after every call: the benchmarks shorten that spin instead
+(``idle_threads.py``).
 """
 import contextlib
 import dataclasses

@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 
+import idle_threads  # noqa: F401  -- before NumPy loads OpenBLAS: see its docstring
 import numpy as np
 import torch
 import torch.nn.functional as TF

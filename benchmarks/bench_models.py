@@ -19,6 +19,7 @@ import os
 import statistics
 import sys
 
+import idle_threads  # noqa: F401  -- before NumPy loads OpenBLAS: see its docstring
 import numpy as np
 import torch
 

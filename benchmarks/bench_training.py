@@ -23,6 +23,7 @@ import statistics
 import sys
 import time
 
+import idle_threads  # noqa: F401  -- before NumPy loads OpenBLAS: see its docstring
 import torch
 
 import tinyres as tr

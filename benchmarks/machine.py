@@ -23,8 +23,8 @@ from tinyres.backend.cpu_threads import THREAD_VARIABLES
 
 # Variables that change which kernels OpenBLAS runs and how it blocks its matrices.
 OPENBLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-# Variables that decide how long idle OpenMP threads spin before they sleep.
-WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+# Variables that decide how long idle OpenMP and OpenBLAS threads spin before they sleep.
+WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OPENBLAS_THREAD_TIMEOUT")
 PACKAGES = ("numpy", "numba", "torch", "threadpoolctl", "tinyres")
 # What threadpoolctl reports of each library, under the names it uses.
 LIBRARY_FIELDS = ("internal_api", "version", "architecture", "threading_layer", "num_threads",

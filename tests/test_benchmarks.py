@@ -283,3 +283,42 @@ def test_bench_training_alternates_epochs_and_records_the_machine(benchmarks, al
         assert len(result["all_epoch_seconds"][side]) == 2
     assert result["ratio_tinyres_over_torch"] == pytest.approx(
         result["epoch_seconds"]["tinyres"] / result["epoch_seconds"]["torch"])
+
+
+# --------------------------------------------------------------------------- idle_threads.py
+def _top_level_imports(path):
+    import ast
+    names = []
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            names += [alias.name.split(".")[0] for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("script", ["bench_kernels.py", "bench_models.py", "bench_training.py"])
+def test_alternating_benchmarks_shorten_openblas_spin_before_numpy_loads(script):
+    imports = _top_level_imports(BENCHMARKS / script)
+    first_blas_user = min(imports.index(name) for name in ("numpy", "torch", "tinyres")
+                          if name in imports)
+    assert "idle_threads" in imports[:first_blas_user]
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "4"), ("12", "12")])
+def test_idle_threads_sets_openblas_thread_timeout_unless_already_set(preset, expected):
+    import os
+    import subprocess
+    env = {key: value for key, value in os.environ.items() if key != "OPENBLAS_THREAD_TIMEOUT"}
+    if preset is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = preset
+    shown = subprocess.run(
+        [sys.executable, "-c", "import os, idle_threads; print(os.environ['OPENBLAS_THREAD_TIMEOUT'])"],
+        cwd=BENCHMARKS, env=env, capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == expected
+
+
+def test_machine_description_records_the_openblas_thread_timeout(benchmarks, monkeypatch):
+    import machine
+    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "4")
+    assert machine.describe_machine()["environment"]["OPENBLAS_THREAD_TIMEOUT"] == "4"
