@@ -118,11 +118,16 @@ def one_sample_chunks(monkeypatch):
 
 
 @pytest.fixture(params=["winograd", "im2col"])
-def numba_conv_path(request):
-    """Run the test on each of the Numba backend's two convolution algorithms in turn."""
+def numba_conv_path(request, monkeypatch):
+    """Run the test on each of the Numba backend's two convolution algorithms in turn.
+
+    On the Winograd run the tests' layers of a few channels take Winograd too, below the
+    channel count where the backend itself would switch to it.
+    """
     pytest.importorskip("numba", reason="numba is not installed: the numba backend cannot run here")
     from tinyres.backend import cpu_conv
     if request.param == "winograd":
+        monkeypatch.setattr(cpu_conv, "WINOGRAD_MIN_CHANNELS", 1)
         yield request.param
         return
     with cpu_conv.im2col_only():
@@ -225,6 +230,27 @@ def test_numba_runs_unpadded_1x1_convolutions_as_products_per_image(monkeypatch,
     with cpu_conv.im2col_only():
         run(padding=0)
     assert calls == []
+
+
+@pytest.mark.parametrize("in_channels, winograd", [(3, False), (7, False), (8, True), (16, True)])
+def test_numba_takes_winograd_from_eight_input_channels(in_channels, winograd, monkeypatch, rng):
+    pytest.importorskip("numba", reason="numba is not installed: the numba backend cannot run here")
+    from tinyres.backend import cpu_conv, cpu_winograd
+    calls = []
+    for name in ("conv3x3_forward", "conv3x3_backward_input", "conv3x3_backward_weight"):
+        original = getattr(cpu_winograd, name)
+        monkeypatch.setattr(cpu_winograd, name, lambda *args, _name=name, _original=original:
+                            calls.append(_name) or _original(*args))
+    assert cpu_conv.uses_winograd((4, in_channels, 3, 3), (1, 1), (1, 1), (1, 1)) == winograd
+    x = tr.tensor(rng.standard_normal((2, in_channels, 6, 6)), requires_grad=True)
+    w = tr.tensor(rng.standard_normal((4, in_channels, 3, 3)), requires_grad=True)
+    with tr.use_backend("numba"):
+        out = F.conv2d(x, w, padding=1)
+        out.backward(rng.standard_normal(out.shape))
+    expected = {"conv3x3_forward", "conv3x3_backward_input", "conv3x3_backward_weight"}
+    assert set(calls) == (expected if winograd else set())   # dx runs a forward of its own
+    reference = TF.conv2d(to_torch(x.numpy()), to_torch(w.numpy()), padding=1)
+    assert_close(out, reference, np.float64)
 
 
 def test_conv2d_1x1_of_an_empty_batch_has_zero_weight_gradient(backend, rng):

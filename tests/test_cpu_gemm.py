@@ -47,3 +47,15 @@ def test_matmul_of_a_whole_product_is_plain_matmul(rng):
 def test_matmul_with_no_columns(rng):
     out = cpu_gemm.matmul(rng.standard_normal((16, 144)), np.zeros((144, 0)))
     assert out.shape == (16, 0)
+
+
+@pytest.mark.parametrize("inner", [1, 3])
+@pytest.mark.parametrize("a_shape, b_shape", [((16, 5, None), (16, None, 7)),   # a stack of pairs
+                                              ((5, None), (4, None, 7))])       # one a for every b
+def test_stacked_matmul_equals_numpy_matmul(inner, a_shape, b_shape, rng):
+    a = rng.standard_normal([inner if size is None else size for size in a_shape]).astype(np.float32)
+    b = rng.standard_normal([inner if size is None else size for size in b_shape]).astype(np.float32)
+    expected = np.matmul(a, b)
+    out = np.empty_like(expected)
+    assert cpu_gemm.stacked_matmul(a, b, out=out) is out
+    assert_close(out, expected, np.float32)

@@ -1,16 +1,16 @@
 """How the Numba backend runs a convolution on the CPU: which algorithm, and how it uses the cores.
 
 The maths is the textbook's (``numpy_kernels.conv2d_forward``): im2col, then one matrix
-product.  Two strategies make it fast on a CPU, and :func:`conv2d_forward` /
+product.  Three strategies make it fast on a CPU, and :func:`conv2d_forward` /
 :func:`conv2d_backward` pick one per call:
 
 * **Winograd F(2x2, 3x3)** (``cpu_winograd.py``) for 3x3 kernels at stride 1 and
-  dilation 1 -- most of a ResNet.  It needs 16 multiplications per 2x2 output tile where
-  im2col needs 36, and its transforms are cheaper than im2col's copies.
+  dilation 1 with 8 input channels or more -- most of a ResNet.  It needs 16
+  multiplications per 2x2 output tile where im2col needs 36, and its transforms are
+  cheaper than im2col's copies.
 * **One matrix product per image** for 1x1 kernels without padding (the bottleneck blocks'
   and the shortcuts' convolutions): there im2col would only copy x, so
-  ``y[n] = W @ x[n]`` runs on x as it lies, as a stack of products the BLAS threads
-  itself.
+  ``y[n] = W @ x[n]`` runs on x as it lies, in chunks of images over the cores.
 * **im2col in batch chunks** for every other shape, below.
 
 Why chunks rather than one big im2col and one big GEMM?  For the first ResNet-20 stage at
@@ -36,7 +36,7 @@ import contextlib
 import numpy as np
 
 from . import cpu_winograd
-from .cpu_gemm import matmul
+from .cpu_gemm import matmul, stacked_matmul
 from .cpu_threads import chunk_size, map_chunks
 from .shapes import conv_output_hw
 
@@ -44,12 +44,21 @@ from .shapes import conv_output_hw
 _shortcuts_allowed = True       # False inside im2col_only(): every shape runs chunked im2col
 
 
-def uses_winograd(kernel_size, stride, padding, dilation):
-    """True when :func:`conv2d_forward` takes the Winograd path for this geometry.
+# Below this many input channels im2col wins: its column matrix has only C*9 rows, while
+# Winograd's output transform, paid per output channel, costs more than the products it
+# saves (measured: docs/results/measurements.md).  The first layer of a ResNet is such a case.
+WINOGRAD_MIN_CHANNELS = 8
 
-    3x3 kernels at stride 1 and dilation 1 with padding 0..2, unless inside :func:`im2col_only`.
+
+def uses_winograd(weight_shape, stride, padding, dilation):
+    """True when :func:`conv2d_forward` takes the Winograd path for this layer.
+
+    weight_shape: (K, C, R, S).  3x3 kernels at stride 1 and dilation 1 with padding 0..2
+    and at least :data:`WINOGRAD_MIN_CHANNELS` input channels, unless inside
+    :func:`im2col_only`.
     """
-    return _shortcuts_allowed and cpu_winograd.supports(kernel_size, stride, padding, dilation)
+    return _shortcuts_allowed and weight_shape[1] >= WINOGRAD_MIN_CHANNELS \
+        and cpu_winograd.supports(weight_shape[2:], stride, padding, dilation)
 
 
 def uses_pointwise(kernel_size, padding):
@@ -67,7 +76,7 @@ def _takes_winograd(x, weight, stride, padding, dilation):
     An empty batch (a model summary's) runs im2col, since Winograd's filter transform would
     be all of its cost.
     """
-    return x.shape[0] > 0 and uses_winograd(weight.shape[2:], stride, padding, dilation)
+    return x.shape[0] > 0 and uses_winograd(weight.shape, stride, padding, dilation)
 
 
 @contextlib.contextmanager
@@ -185,7 +194,7 @@ def _pointwise_forward(x, weight, stride):
     y = np.empty((batch, out_channels, out_h * out_w), dtype=x.dtype)
 
     def forward_chunk(start, stop):
-        np.matmul(w_matrix, sampled[start:stop], out=y[start:stop])
+        stacked_matmul(w_matrix, sampled[start:stop], out=y[start:stop])
 
     map_chunks(forward_chunk, batch, _pointwise_chunk(sampled, out_channels))
     return y.reshape(batch, out_channels, out_h, out_w)
@@ -210,7 +219,7 @@ def _pointwise_backward(grad_output, x, weight, stride, need_input, need_weight)
 
     def backward_chunk(start, stop):
         if need_input:
-            np.matmul(w_matrix.T, grad_matrix[start:stop], out=grad_sampled[start:stop])
+            stacked_matmul(w_matrix.T, grad_matrix[start:stop], out=grad_sampled[start:stop])
         if need_weight:
             return np.matmul(grad_matrix[start:stop],
                              sampled[start:stop].transpose(0, 2, 1)).sum(axis=0)   # (K, C)

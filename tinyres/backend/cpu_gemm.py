@@ -54,3 +54,17 @@ def matmul(a, b):
     for start in range(0, columns, block):
         np.matmul(a, b[:, start:start + block], out=out[:, start:start + block])
     return out
+
+
+def stacked_matmul(a, b, out):
+    """out[i] = a[i] @ b[i] for a stack of products, into ``out``; broadcasting as ``np.matmul``.
+
+    a: (..., M, K), b: (..., K, N) -> out: (..., M, N).  When K is 1 each product is an
+    outer product, which ``np.matmul`` computes without the BLAS, about ten times slower
+    than a BLAS product of K = 2 (measured: docs/results/measurements.md); a broadcast
+    multiply computes the same numbers directly.
+    """
+    if a.shape[-1] == 1:
+        return np.multiply(a, b, out=out)          # (.., M, 1) * (.., 1, N) -> (.., M, N)
+    return np.matmul(a, b, out=out)
+

@@ -27,6 +27,7 @@ channel and column a tile ``(n - first, i, j)`` of the chunk.
 """
 import numpy as np
 
+from .cpu_gemm import stacked_matmul
 from .cpu_threads import import_numba, map_chunks
 from .guard import backward_kernel                 # *_backward refuse inside an answer
 from .winograd import (MAX_PADDING, check_arguments, supports, tile_grid,   # noqa: F401
@@ -338,7 +339,7 @@ def _forward(x, u, padding):
         v = _position_buffer(channels * columns, x.dtype)
         _transform_input_njit(x, first, last, padding[0], padding[1], tiles_h, tiles_w, v)
         m = _position_buffer(out_channels * columns, x.dtype)
-        np.matmul(u, _matrices(v, channels, columns), out=_matrices(m, out_channels, columns))
+        stacked_matmul(u, _matrices(v, channels, columns), out=_matrices(m, out_channels, columns))
         _transform_output_njit(m, first, last, tiles_h, tiles_w, y)
 
     map_chunks(forward_chunk, batch, _chunk(batch, channels + out_channels, tiles, x.itemsize))
