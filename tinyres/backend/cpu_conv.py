@@ -41,7 +41,7 @@ from .cpu_threads import chunk_size, map_chunks
 from .shapes import conv_output_hw
 
 
-_shortcuts_allowed = True       # False inside im2col_only(): every shape runs chunked im2col
+_fast_paths_allowed = True      # False inside im2col_only(): every shape runs chunked im2col
 
 
 # Below this many input channels im2col wins: its column matrix has only C*9 rows, while
@@ -57,7 +57,7 @@ def uses_winograd(weight_shape, stride, padding, dilation):
     and at least :data:`WINOGRAD_MIN_CHANNELS` input channels, unless inside
     :func:`im2col_only`.
     """
-    return _shortcuts_allowed and weight_shape[1] >= WINOGRAD_MIN_CHANNELS \
+    return _fast_paths_allowed and weight_shape[1] >= WINOGRAD_MIN_CHANNELS \
         and cpu_winograd.supports(weight_shape[2:], stride, padding, dilation)
 
 
@@ -67,7 +67,7 @@ def uses_pointwise(kernel_size, padding):
     1x1 kernels without padding (any stride; dilation means nothing for them), unless inside
     :func:`im2col_only`.
     """
-    return _shortcuts_allowed and tuple(kernel_size) == (1, 1) and tuple(padding) == (0, 0)
+    return _fast_paths_allowed and tuple(kernel_size) == (1, 1) and tuple(padding) == (0, 0)
 
 
 def _takes_winograd(x, weight, stride, padding, dilation):
@@ -88,12 +88,12 @@ def im2col_only():
     >>> with im2col_only():
     ...     y = F.conv2d(x, w, padding=1)
     """
-    global _shortcuts_allowed
-    previous, _shortcuts_allowed = _shortcuts_allowed, False
+    global _fast_paths_allowed
+    previous, _fast_paths_allowed = _fast_paths_allowed, False
     try:
         yield
     finally:
-        _shortcuts_allowed = previous
+        _fast_paths_allowed = previous
 
 
 def conv2d_forward(x, weight, stride, padding, dilation, im2col):
