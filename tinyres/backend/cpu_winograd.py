@@ -30,8 +30,8 @@ import numpy as np
 from .cpu_gemm import stacked_matmul
 from .cpu_threads import import_numba, map_chunks
 from .guard import backward_kernel                 # *_backward refuse inside an answer
-from .winograd import (MAX_PADDING, check_arguments, supports, tile_grid,   # noqa: F401
-                       transform_filter, transform_filter_gradient)
+from .winograd import (check_arguments, input_gradient_as_forward, supports,   # noqa: F401
+                       tile_grid, transform_filter, transform_filter_gradient)
 
 numba = import_numba()
 
@@ -380,9 +380,7 @@ def conv3x3_backward_input(grad_output, weight, padding, x_shape):
     """
     check_arguments("conv3x3_backward_input", x_shape, padding, weight_shape=weight.shape,
                     grad_shape=grad_output.shape)
-    turned = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)          # (C, K, 3, 3)
-    full = (MAX_PADDING - int(padding[0]), MAX_PADDING - int(padding[1]))
-    return conv3x3_forward(grad_output, turned, full)
+    return conv3x3_forward(grad_output, *input_gradient_as_forward(weight, padding))
 
 
 @backward_kernel

@@ -219,6 +219,16 @@ def conv3x3_forward(x, weight, padding):
     return transform_output(m, x.shape[0], (out_h, out_w))
 
 
+def input_gradient_as_forward(weight, padding):
+    """The forward convolution that computes dx: the kernel turned by 180 degrees with K and C
+    swapped, and the padding 2 - p of a full correlation.
+
+    weight: (K, C, 3, 3) -> (turned: (C, K, 3, 3), (2 - ph, 2 - pw))
+    """
+    turned = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    return turned, (MAX_PADDING - int(padding[0]), MAX_PADDING - int(padding[1]))
+
+
 @backward_kernel
 def conv3x3_backward_input(grad_output, weight, padding, x_shape):
     """dx of :func:`conv3x3_forward`: a full correlation with the kernel turned by 180 degrees.
@@ -229,9 +239,7 @@ def conv3x3_backward_input(grad_output, weight, padding, x_shape):
     """
     check_arguments("conv3x3_backward_input", x_shape, padding, weight_shape=weight.shape,
                     grad_shape=grad_output.shape)
-    turned = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)          # (C, K, 3, 3)
-    full = (MAX_PADDING - padding[0], MAX_PADDING - padding[1])
-    return conv3x3_forward(grad_output, turned, full)
+    return conv3x3_forward(grad_output, *input_gradient_as_forward(weight, padding))
 
 
 @backward_kernel
